@@ -1,0 +1,94 @@
+//! Command-line front end: parses flags and calls the library. Nothing here computes.
+
+mod inspect;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "yieldlake", version, about = "Columnar analytics for semiconductor test data (STDF V4 / V4-2007)")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Summarise STDF files: tester, program, lot, stage, parts, bins, wafers, records, problems.
+    Info {
+        /// STDF files (any compression); `-` reads standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per file instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records as text (ATDF-like) or JSON lines.
+    Dump {
+        /// STDF file (any compression); `-` reads standard input.
+        file: PathBuf,
+        /// Only these record types, comma separated (e.g. PTR,PRR).
+        #[arg(long = "type", value_delimiter = ',')]
+        types: Vec<String>,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many records (after filtering).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+fn init_logging(fmt: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| "warn".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match fmt {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let res = match cli.cmd {
+        Cmd::Info { files, json } => inspect::info(&files, json),
+        Cmd::Dump { file, types, json, limit } => inspect::dump(&file, &types, json, limit),
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal and the job is large enough to wait for.
+pub(crate) fn progress_bar(len: Option<u64>, what: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() || len.is_some_and(|l| l < (16 << 20)) {
+        return None;
+    }
+    let pb = match len {
+        Some(l) => indicatif::ProgressBar::new(l).with_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    pb.set_message(what.to_string());
+    Some(pb)
+}
