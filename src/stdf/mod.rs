@@ -4,6 +4,7 @@
 //! [`records`] decodes a body into typed fields (borrowing, never failing);
 //! [`resolve`] applies the first-PTR default rule and test identity; [`writer`] encodes.
 
+pub mod catalog;
 pub mod error;
 pub mod reader;
 pub mod records;

@@ -1,1 +1,9 @@
+//! One integration-test binary (one link step), with a module per area.
 
+mod alloc;
+mod cli;
+mod common;
+mod corpus;
+mod hostile;
+mod resolver;
+mod roundtrip;

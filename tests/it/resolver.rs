@@ -1,0 +1,128 @@
+//! The first-PTR default rule and test identity.
+
+use yieldlake::stdf::*;
+
+fn ptr<'a>(num: u32, name: &'a str, result: f32) -> Ptr<'a> {
+    Ptr {
+        test_num: Some(num),
+        head_num: Some(1),
+        site_num: Some(1),
+        test_flg: Some(0),
+        parm_flg: Some(0),
+        result: Some(result),
+        test_txt: Some(Cn::from(name)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn first_ptr_limits_carry_forward() {
+    let mut r = TestResolver::new();
+    let mut first = ptr(5, "VDD", 1.0);
+    first.alarm_id = Some(Cn::from(""));
+    first.opt_flag = Some(0x02);
+    first.res_scal = Some(-3);
+    first.llm_scal = Some(-3);
+    first.hlm_scal = Some(-3);
+    first.lo_limit = Some(0.5);
+    first.hi_limit = Some(1.5);
+    first.units = Some(Cn::from("V"));
+    first.lo_spec = Some(0.0);
+    first.hi_spec = Some(2.0);
+    let (k1, l1) = r.ptr(&first);
+    assert_eq!(
+        (l1.lo_limit, l1.hi_limit, l1.res_scal),
+        (Some(0.5), Some(1.5), Some(-3))
+    );
+    // A later PTR that stops after RESULT: everything comes from the first.
+    let (k2, l2) = r.ptr(&Ptr {
+        test_txt: None,
+        ..ptr(5, "", 1.1)
+    });
+    assert_eq!(k1, k2);
+    assert_eq!(l2, l1);
+    // A later PTR with OPT_FLAG bits 4/5 (limits invalid, use default) and junk limits.
+    let mut p3 = ptr(5, "VDD", 1.2);
+    p3.alarm_id = Some(Cn::from(""));
+    p3.opt_flag = Some(0x02 | 0x10 | 0x20);
+    p3.lo_limit = Some(-99.0);
+    p3.hi_limit = Some(99.0);
+    let (_, l3) = r.ptr(&p3);
+    assert_eq!((l3.lo_limit, l3.hi_limit), (Some(0.5), Some(1.5)));
+    // OPT_FLAG bits 6/7: this test has no limits at all.
+    let mut p4 = p3.clone();
+    p4.opt_flag = Some(0x02 | 0x40 | 0x80);
+    let (_, l4) = r.ptr(&p4);
+    assert_eq!((l4.lo_limit, l4.hi_limit), (None, None));
+    assert_eq!(r.test(k1).units.as_deref(), Some("V"));
+}
+
+#[test]
+fn first_ptr_without_limits_then_later_with() {
+    let mut r = TestResolver::new();
+    let mut a = ptr(9, "T", 1.0);
+    a.alarm_id = Some(Cn::from(""));
+    a.opt_flag = Some(0x02 | 0x10 | 0x20);
+    let (_, la) = r.ptr(&a);
+    assert_eq!(la.lo_limit, None);
+    let mut b = a.clone();
+    b.opt_flag = Some(0x02);
+    b.lo_limit = Some(1.0);
+    b.hi_limit = Some(2.0);
+    let (_, lb) = r.ptr(&b);
+    assert_eq!((lb.lo_limit, lb.hi_limit), (Some(1.0), Some(2.0)));
+    let (_, lc) = r.ptr(&Ptr {
+        test_txt: None,
+        ..ptr(9, "", 1.0)
+    });
+    assert_eq!((lc.lo_limit, lc.hi_limit), (Some(1.0), Some(2.0)));
+}
+
+#[test]
+fn test_identity_uses_name_and_joins_unnamed() {
+    let mut r = TestResolver::new();
+    // Advantest: TEST_NUM 0 for distinct tests.
+    let (a, _) = r.ptr(&ptr(0, "leak_a", 1.0));
+    let (b, _) = r.ptr(&ptr(0, "leak_b", 1.0));
+    assert_ne!(a, b);
+    assert_eq!(r.ptr(&ptr(0, "leak_a", 2.0)).0, a);
+    // ETS: only the first PTR names the test.
+    let (c, _) = r.ptr(&ptr(7, "IDD", 1.0));
+    assert_eq!(
+        r.ptr(&Ptr {
+            test_txt: None,
+            ..ptr(7, "", 1.0)
+        })
+        .0,
+        c
+    );
+    assert_eq!(r.ptr(&ptr(7, "", 1.0)).0, c);
+    assert_eq!(r.tests().len(), 3);
+}
+
+/// On the real 93000 file with 623 tests all numbered 0, every distinct name is a test.
+#[test]
+fn corpus_advantest_test_num_zero_tests_stay_apart() {
+    let Some(dir) = crate::common::corpus_dir() else {
+        return;
+    };
+    let path = dir.join(
+        "itestinc__stdf2xls/PLL_TX_LOT_Engg_STEP_1.00_SN_5592_25c_2017_Dec_20_17h38m30s.stdf",
+    );
+    let mut rd = StdfReader::open(&path).unwrap();
+    let order = rd.byte_order();
+    let mut res = TestResolver::new();
+    let mut names = std::collections::HashSet::new();
+    let mut ptrs = 0;
+    while let Some(raw) = rd.next_record().unwrap() {
+        if let Record::Ptr(p) = raw.decode(order) {
+            ptrs += 1;
+            assert_eq!(p.test_num, Some(0));
+            names.insert(p.test_txt.clone().unwrap().to_str().into_owned());
+            res.ptr(&p);
+        }
+    }
+    assert_eq!(ptrs, 623);
+    assert!(names.len() > 100, "only {} names", names.len());
+    assert_eq!(res.tests().len(), names.len());
+}
