@@ -30,11 +30,7 @@ pub fn info(files: &[PathBuf], json: bool) -> Result<ExitCode> {
             Err(e) => {
                 failed = true;
                 if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"file": f.display().to_string(), "error": e.to_string()})
-                    )?;
+                    writeln!(out, "{}", serde_json::json!({"file": f.display().to_string(), "error": e.to_string()}))?;
                 } else {
                     writeln!(out, "== {}\n  error       {}\n", f.display(), e)?;
                 }
@@ -48,11 +44,7 @@ pub fn info(files: &[PathBuf], json: bool) -> Result<ExitCode> {
             write_text(&mut out, &summary)?;
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -71,75 +63,20 @@ fn write_text(out: &mut impl Write, s: &FileSummary) -> Result<()> {
         s.compression,
         s.size.map(|v| v.to_string()).unwrap_or("?".into())
     )?;
-    writeln!(
-        out,
-        "  tester      {} (node {})",
-        opt(&m.tester_type),
-        opt(&m.node_name)
-    )?;
-    writeln!(
-        out,
-        "  program     {} rev {}",
-        opt(&m.job_name),
-        opt(&m.job_rev)
-    )?;
-    writeln!(
-        out,
-        "  lot         {}  sublot {}  part type {}",
-        opt(&m.lot_id),
-        opt(&m.sublot_id),
-        opt(&m.part_type)
-    )?;
-    writeln!(
-        out,
-        "  stage       {}  test code {}  temperature {}",
-        s.stage.as_str(),
-        opt(&m.test_code),
-        opt(&m.temperature)
-    )?;
-    writeln!(
-        out,
-        "  parts       {}: {} pass, {} fail, {} without pass/fail",
-        s.parts, s.parts_pass, s.parts_fail, s.parts_no_pf
-    )?;
+    writeln!(out, "  tester      {} (node {})", opt(&m.tester_type), opt(&m.node_name))?;
+    writeln!(out, "  program     {} rev {}", opt(&m.job_name), opt(&m.job_rev))?;
+    writeln!(out, "  lot         {}  sublot {}  part type {}", opt(&m.lot_id), opt(&m.sublot_id), opt(&m.part_type))?;
+    writeln!(out, "  stage       {}  test code {}  temperature {}", s.stage.as_str(), opt(&m.test_code), opt(&m.temperature))?;
+    writeln!(out, "  parts       {}: {} pass, {} fail, {} without pass/fail", s.parts, s.parts_pass, s.parts_fail, s.parts_no_pf)?;
     if !s.wafers.is_empty() {
-        let w: Vec<String> = s
-            .wafers
-            .iter()
-            .map(|(id, n)| format!("{id}: {n} parts"))
-            .collect();
+        let w: Vec<String> = s.wafers.iter().map(|(id, n)| format!("{id}: {n} parts")).collect();
         writeln!(out, "  wafers      {} ({})", s.wafers.len(), w.join(", "))?;
-        writeln!(
-            out,
-            "  dies        {} tested, {} pass on final touch",
-            s.dies_tested, s.dies_final_pass
-        )?;
+        writeln!(out, "  dies        {} tested, {} pass on final touch", s.dies_tested, s.dies_final_pass)?;
     }
     let sites: Vec<String> = s.sites.iter().map(|(h, st)| format!("{h}/{st}")).collect();
-    writeln!(
-        out,
-        "  sites       {} (head/site {})",
-        s.sites.len(),
-        if sites.is_empty() {
-            "-".into()
-        } else {
-            sites.join(" ")
-        }
-    )?;
-    let hb: Vec<String> = s
-        .hard_bins
-        .iter()
-        .map(|(b, n)| format!("{b}:{n}"))
-        .collect();
-    writeln!(
-        out,
-        "  hard bins   {}",
-        if hb.is_empty() {
-            "-".into()
-        } else {
-            hb.join(" ")
-        }
-    )?;
+    writeln!(out, "  sites       {} (head/site {})", s.sites.len(), if sites.is_empty() { "-".into() } else { sites.join(" ") })?;
+    let hb: Vec<String> = s.hard_bins.iter().map(|(b, n)| format!("{b}:{n}")).collect();
+    writeln!(out, "  hard bins   {}", if hb.is_empty() { "-".into() } else { hb.join(" ") })?;
     let mut recs: Vec<(&String, &u64)> = s.records.iter().collect();
     recs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let r: Vec<String> = recs.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -195,10 +132,7 @@ pub fn dump(file: &Path, types: &[String], json: bool, limit: Option<u64>) -> Re
         if json {
             line.push_str("{\"rec\":");
             crate::stdf::types::json_str(&code, &mut line);
-            line.push_str(&format!(
-                ",\"index\":{},\"offset\":{},\"fields\":{{",
-                raw.index, raw.offset
-            ));
+            line.push_str(&format!(",\"index\":{},\"offset\":{},\"fields\":{{", raw.index, raw.offset));
             let mut first = true;
             rec.visit(&mut |name, v| {
                 if let Some(v) = v {

@@ -1,6 +1,7 @@
 //! Command-line front end: parses flags and calls the library. Nothing here computes.
 
 mod inspect;
+mod synth;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,11 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "yieldlake",
-    version,
-    about = "Columnar analytics for semiconductor test data (STDF V4 / V4-2007)"
-)]
+#[command(name = "yieldlake", version, about = "Columnar analytics for semiconductor test data (STDF V4 / V4-2007)")]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -53,14 +50,13 @@ enum Cmd {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Write realistic synthetic STDF files, each with a ground-truth sidecar (X.truth.json).
+    Generate(synth::GenerateArgs),
 }
 
 fn init_logging(fmt: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG")
-        .unwrap_or_else(|_| "warn".into());
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| "warn".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match fmt {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
@@ -72,12 +68,8 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format);
     let res = match cli.cmd {
         Cmd::Info { files, json } => inspect::info(&files, json),
-        Cmd::Dump {
-            file,
-            types,
-            json,
-            limit,
-        } => inspect::dump(&file, &types, json, limit),
+        Cmd::Dump { file, types, json, limit } => inspect::dump(&file, &types, json, limit),
+        Cmd::Generate(args) => synth::run(args),
     };
     match res {
         Ok(code) => code,
@@ -95,11 +87,9 @@ pub(crate) fn progress_bar(len: Option<u64>, what: &str) -> Option<indicatif::Pr
     }
     let pb = match len {
         Some(l) => indicatif::ProgressBar::new(l).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         ),
         None => indicatif::ProgressBar::new_spinner(),
     };

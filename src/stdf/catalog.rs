@@ -16,26 +16,10 @@ fn strs(v: &[&str]) -> StrArray<Cn<'static>> {
 /// Every record type once (twice for VUR, once per layout), every field present.
 pub fn every_record_type() -> Vec<Record<'static>> {
     let mut v: Vec<Record<'static>> = Vec::new();
-    v.push(Record::Far(Far {
-        cpu_type: Some(2),
-        stdf_ver: Some(4),
-        extra: &[],
-    }));
-    v.push(Record::Vur(Vur {
-        names: vec![cn("V4-2007")],
-        counted: false,
-        extra: &[],
-    }));
-    v.push(Record::Vur(Vur {
-        names: vec![cn("V4-2007"), cn("Scan:2007.1")],
-        counted: true,
-        extra: &[],
-    }));
-    v.push(Record::Atr(Atr {
-        mod_tim: Some(1_700_000_000),
-        cmd_line: Some(cn("yieldlake generate")),
-        extra: &[],
-    }));
+    v.push(Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] }));
+    v.push(Record::Vur(Vur { names: vec![cn("V4-2007")], counted: false, extra: &[] }));
+    v.push(Record::Vur(Vur { names: vec![cn("V4-2007"), cn("Scan:2007.1")], counted: true, extra: &[] }));
+    v.push(Record::Atr(Atr { mod_tim: Some(1_700_000_000), cmd_line: Some(cn("yieldlake generate")), extra: &[] }));
     v.push(Record::Mir(Mir {
         setup_t: Some(1_700_000_000),
         start_t: Some(1_700_000_100),
@@ -77,11 +61,7 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         supr_nam: Some(cn("sup")),
         extra: &[],
     }));
-    v.push(Record::Rdr(Rdr {
-        num_bins: Some(2),
-        rtst_bin: Some(vec![3u16, 7].into()),
-        extra: &[],
-    }));
+    v.push(Record::Rdr(Rdr { num_bins: Some(2), rtst_bin: Some(vec![3u16, 7].into()), extra: &[] }));
     v.push(Record::Sdr(Sdr {
         head_num: Some(1),
         site_grp: Some(1),
@@ -157,18 +137,8 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         atpg_nam: Some(strs(&["si0", "so0"])),
         extra: &[],
     }));
-    v.push(Record::Cnr(Cnr {
-        chn_num: Some(1),
-        bit_pos: Some(17),
-        cell_nam: Some(Sn::from("core/u1/ff17".to_string())),
-        extra: &[],
-    }));
-    v.push(Record::Ssr(Ssr {
-        ssr_nam: Some(cn("scan")),
-        chn_cnt: Some(2),
-        chn_list: Some(vec![1u16, 2].into()),
-        extra: &[],
-    }));
+    v.push(Record::Cnr(Cnr { chn_num: Some(1), bit_pos: Some(17), cell_nam: Some(Sn::from("core/u1/ff17".to_string())), extra: &[] }));
+    v.push(Record::Ssr(Ssr { ssr_nam: Some(cn("scan")), chn_cnt: Some(2), chn_list: Some(vec![1u16, 2].into()), extra: &[] }));
     v.push(Record::Cdr(Cdr {
         cont_flg: Some(0),
         cdr_indx: Some(1),
@@ -182,10 +152,7 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         s_clks: Some(vec![4u16, 5].into()),
         inv_val: Some(0),
         lst_cnt: Some(2),
-        cell_lst: Some(StrArray(vec![
-            Sn::from("ff0".to_string()),
-            Sn::from("ff1".to_string()),
-        ])),
+        cell_lst: Some(StrArray(vec![Sn::from("ff0".to_string()), Sn::from("ff1".to_string())])),
         extra: &[],
     }));
     v.push(Record::Wcr(Wcr {
@@ -207,15 +174,8 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         wafer_id: Some(cn("W01")),
         extra: &[],
     }));
-    v.push(Record::Pir(Pir {
-        head_num: Some(1),
-        site_num: Some(1),
-        extra: &[],
-    }));
-    v.push(Record::Bps(Bps {
-        seq_name: Some(cn("main")),
-        extra: &[],
-    }));
+    v.push(Record::Pir(Pir { head_num: Some(1), site_num: Some(1), extra: &[] }));
+    v.push(Record::Bps(Bps { seq_name: Some(cn("main")), extra: &[] }));
     v.push(Record::Ptr(Ptr {
         test_num: Some(100),
         head_num: Some(1),
@@ -359,10 +319,7 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         usr3_cnt: Some(1),
         usr3: Some(UfArray(vec![1 << 40])),
         txt_cnt: Some(2),
-        user_txt: Some(FixedStrArray(vec![
-            Cow::Borrowed(b"abcd"),
-            Cow::Borrowed(b"wxyz"),
-        ])),
+        user_txt: Some(FixedStrArray(vec![Cow::Borrowed(b"abcd"), Cow::Borrowed(b"wxyz")])),
         extra: &[],
     }));
     v.push(Record::Eps(Eps { extra: &[] }));
@@ -386,10 +343,7 @@ pub fn every_record_type() -> Vec<Record<'static>> {
         ])),
         extra: &[],
     }));
-    v.push(Record::Dtr(Dtr {
-        text_dat: Some(cn("COND: VDD=1.8")),
-        extra: &[],
-    }));
+    v.push(Record::Dtr(Dtr { text_dat: Some(cn("COND: VDD=1.8")), extra: &[] }));
     v.push(Record::Prr(Prr {
         head_num: Some(1),
         site_num: Some(1),

@@ -39,14 +39,7 @@ pub struct StdfError {
 
 impl StdfError {
     pub fn new(file: &Arc<str>, offset: u64, kind: ErrorKind) -> Self {
-        StdfError {
-            file: file.clone(),
-            offset,
-            record_index: None,
-            record: None,
-            decompressed: false,
-            kind,
-        }
+        StdfError { file: file.clone(), offset, record_index: None, record: None, decompressed: false, kind }
     }
     pub fn at_record(mut self, index: u64, record: Option<String>) -> Self {
         self.record_index = Some(index);
@@ -55,10 +48,7 @@ impl StdfError {
     }
     /// True for the errors that mean "this input is not an STDF V4 file".
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self.kind,
-            ErrorKind::NotStdf(_) | ErrorKind::UnsupportedVersion(_)
-        )
+        matches!(self.kind, ErrorKind::NotStdf(_) | ErrorKind::UnsupportedVersion(_))
     }
 }
 
@@ -68,26 +58,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
             ErrorKind::NotStdf(why) => write!(f, "not an STDF file: {why}"),
             ErrorKind::UnsupportedVersion(3) => {
-                write!(
-                    f,
-                    "STDF V3 is not supported (FAR.STDF_VER = 3); convert it to V4 first"
-                )
+                write!(f, "STDF V3 is not supported (FAR.STDF_VER = 3); convert it to V4 first")
             }
-            ErrorKind::UnsupportedVersion(v) => write!(
-                f,
-                "unsupported STDF version {v} (FAR.STDF_VER); only V4 and V4-2007 are read"
-            ),
+            ErrorKind::UnsupportedVersion(v) => write!(f, "unsupported STDF version {v} (FAR.STDF_VER); only V4 and V4-2007 are read"),
             ErrorKind::TruncatedHeader { have } => {
-                write!(
-                    f,
-                    "file truncated inside a record header ({have} of 4 bytes present)"
-                )
+                write!(f, "file truncated inside a record header ({have} of 4 bytes present)")
             }
             ErrorKind::TruncatedBody { rec_len, have } => {
-                write!(
-                    f,
-                    "file truncated inside a record: REC_LEN is {rec_len} bytes but only {have} are present"
-                )
+                write!(f, "file truncated inside a record: REC_LEN is {rec_len} bytes but only {have} are present")
             }
             ErrorKind::Decompress(e) => write!(f, "decompression failed: {e}"),
         }

@@ -90,17 +90,8 @@ impl Bytes {
 }
 
 enum Input {
-    Slice {
-        data: Bytes,
-        pos: usize,
-    },
-    Stream {
-        r: Box<dyn Read + Send>,
-        buf: Vec<u8>,
-        start: usize,
-        end: usize,
-        eof: bool,
-    },
+    Slice { data: Bytes, pos: usize },
+    Stream { r: Box<dyn Read + Send>, buf: Vec<u8>, start: usize, end: usize, eof: bool },
 }
 
 const STREAM_BUF: usize = 1 << 18;
@@ -200,27 +191,15 @@ fn pump(mut r: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>) {
 }
 
 /// Decompresses on a helper thread, so inflation overlaps with decoding.
-fn spawn_decompressor(
-    kind: Compression,
-    src: Box<dyn Read + Send>,
-    seekable: Option<File>,
-) -> ChannelReader {
+fn spawn_decompressor(kind: Compression, src: Box<dyn Read + Send>, seekable: Option<File>) -> ChannelReader {
     let (tx, rx) = sync_channel(4);
     std::thread::Builder::new()
         .name("stdf-decompress".into())
         .spawn(move || {
-            let zip_err = |e: zip::result::ZipError| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("zip: {e}"))
-            };
+            let zip_err = |e: zip::result::ZipError| io::Error::new(io::ErrorKind::InvalidData, format!("zip: {e}"));
             match kind {
-                Compression::Gzip => pump(
-                    flate2::read::MultiGzDecoder::new(io::BufReader::new(src)),
-                    &tx,
-                ),
-                Compression::Bzip2 => pump(
-                    bzip2::read::MultiBzDecoder::new(io::BufReader::new(src)),
-                    &tx,
-                ),
+                Compression::Gzip => pump(flate2::read::MultiGzDecoder::new(io::BufReader::new(src)), &tx),
+                Compression::Bzip2 => pump(bzip2::read::MultiBzDecoder::new(io::BufReader::new(src)), &tx),
                 Compression::Zstd => match zstd::stream::read::Decoder::new(src) {
                     Ok(d) => pump(d, &tx),
                     Err(e) => drop(tx.send(Err(e))),
@@ -229,15 +208,11 @@ fn spawn_decompressor(
                     // A seekable file is read through its central directory (robust to
                     // data descriptors); standard input through the first local header.
                     if let Some(file) = seekable {
-                        let counted = Counting {
-                            inner: io::BufReader::new(file),
-                            n: Arc::new(AtomicU64::new(0)),
-                        };
+                        let counted = Counting { inner: io::BufReader::new(file), n: Arc::new(AtomicU64::new(0)) };
                         match zip::ZipArchive::new(SeekCount(counted)) {
-                            Ok(a) if a.is_empty() => drop(tx.send(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "zip archive has no members",
-                            )))),
+                            Ok(a) if a.is_empty() => {
+                                drop(tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, "zip archive has no members"))))
+                            }
                             Ok(mut a) => match a.by_index(0) {
                                 Ok(f) => pump(f, &tx),
                                 Err(e) => drop(tx.send(Err(zip_err(e)))),
@@ -248,10 +223,7 @@ fn spawn_decompressor(
                         let mut src = src;
                         match zip::read::read_zipfile_from_stream(&mut src) {
                             Ok(Some(f)) => pump(f, &tx),
-                            Ok(None) => drop(tx.send(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "zip archive has no members",
-                            )))),
+                            Ok(None) => drop(tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, "zip archive has no members")))),
                             Err(e) => drop(tx.send(Err(zip_err(e)))),
                         }
                     }
@@ -260,12 +232,7 @@ fn spawn_decompressor(
             }
         })
         .expect("spawn decompression thread");
-    ChannelReader {
-        rx,
-        cur: Vec::new(),
-        pos: 0,
-        done: false,
-    }
+    ChannelReader { rx, cur: Vec::new(), pos: 0, done: false }
 }
 
 /// A seekable counting reader for zip archives.
@@ -306,16 +273,10 @@ pub fn detect_byte_order(first: &[u8], problems: &mut Vec<String>) -> Result<Byt
         return Err(ErrorKind::NotStdf("the input is empty".into()));
     }
     if first.len() < 4 {
-        return Err(ErrorKind::NotStdf(format!(
-            "only {} bytes, shorter than one record header",
-            first.len()
-        )));
+        return Err(ErrorKind::NotStdf(format!("only {} bytes, shorter than one record header", first.len())));
     }
     if first[2] != 0 || first[3] != 10 {
-        return Err(ErrorKind::NotStdf(format!(
-            "the first record is type {}/{} where a FAR (0/10) must be",
-            first[2], first[3]
-        )));
+        return Err(ErrorKind::NotStdf(format!("the first record is type {}/{} where a FAR (0/10) must be", first[2], first[3])));
     }
     if first.len() < 6 {
         return Err(ErrorKind::NotStdf("the FAR record is cut short".into()));
@@ -348,29 +309,16 @@ pub fn detect_byte_order(first: &[u8], problems: &mut Vec<String>) -> Result<Byt
             l
         }
         (Some(l), None) => {
-            problems.push(format!(
-                "FAR.CPU_TYPE {cpu} is not 1 or 2; byte order taken from REC_LEN ({}-endian)",
-                l.as_str()
-            ));
+            problems.push(format!("FAR.CPU_TYPE {cpu} is not 1 or 2; byte order taken from REC_LEN ({}-endian)", l.as_str()));
             l
         }
         (None, Some(c)) => {
-            problems.push(format!(
-                "FAR.REC_LEN is {} rather than 2",
-                if c == ByteOrder::Little { le } else { be }
-            ));
+            problems.push(format!("FAR.REC_LEN is {} rather than 2", if c == ByteOrder::Little { le } else { be }));
             c
         }
         (None, None) => {
-            let o = if le <= be {
-                ByteOrder::Little
-            } else {
-                ByteOrder::Big
-            };
-            problems.push(format!(
-                "FAR.CPU_TYPE {cpu} is unknown and REC_LEN is not 2; guessing {}-endian",
-                o.as_str()
-            ));
+            let o = if le <= be { ByteOrder::Little } else { ByteOrder::Big };
+            problems.push(format!("FAR.CPU_TYPE {cpu} is unknown and REC_LEN is not 2; guessing {}-endian", o.as_str()));
             o
         }
     })
@@ -397,25 +345,13 @@ impl StdfReader {
                 // mapped is outside what any reader can defend against.
                 Bytes::Map(unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?)
             };
-            return Self::from_input(
-                name,
-                Input::Slice { data, pos: 0 },
-                Compression::None,
-                Some(len),
-            );
+            return Self::from_input(name, Input::Slice { data, pos: 0 }, Compression::None, Some(len));
         }
         use std::io::Seek;
         file.seek(io::SeekFrom::Start(0)).map_err(io_err)?;
         let progress = Arc::new(AtomicU64::new(0));
-        let seekable = if compression == Compression::Zip {
-            Some(file.try_clone().map_err(io_err)?)
-        } else {
-            None
-        };
-        let src: Box<dyn Read + Send> = Box::new(Counting {
-            inner: file,
-            n: progress.clone(),
-        });
+        let seekable = if compression == Compression::Zip { Some(file.try_clone().map_err(io_err)?) } else { None };
+        let src: Box<dyn Read + Send> = Box::new(Counting { inner: file, n: progress.clone() });
         let r = spawn_decompressor(compression, src, seekable);
         let mut rd = Self::from_input(name, stream(Box::new(r)), compression, Some(len))?;
         if compression == Compression::Zip {
@@ -432,44 +368,23 @@ impl StdfReader {
         let compression = Compression::detect(&bytes);
         let len = bytes.len() as u64;
         if compression == Compression::None {
-            return Self::from_input(
-                name.into(),
-                Input::Slice {
-                    data: Bytes::Vec(bytes),
-                    pos: 0,
-                },
-                compression,
-                Some(len),
-            );
+            return Self::from_input(name.into(), Input::Slice { data: Bytes::Vec(bytes), pos: 0 }, compression, Some(len));
         }
         let r = spawn_decompressor(compression, Box::new(io::Cursor::new(bytes)), None);
         Self::from_input(name.into(), stream(Box::new(r)), compression, Some(len))
     }
 
     /// Reads any stream, such as a pipe. Compression is still detected from its bytes.
-    pub fn from_read(
-        name: Arc<str>,
-        mut r: Box<dyn Read + Send>,
-        len: Option<u64>,
-    ) -> Result<StdfReader, StdfError> {
-        let magic =
-            read_prefix(&mut r, 4).map_err(|e| StdfError::new(&name, 0, ErrorKind::Io(e)))?;
+    pub fn from_read(name: Arc<str>, mut r: Box<dyn Read + Send>, len: Option<u64>) -> Result<StdfReader, StdfError> {
+        let magic = read_prefix(&mut r, 4).map_err(|e| StdfError::new(&name, 0, ErrorKind::Io(e)))?;
         let compression = Compression::detect(&magic);
         let whole: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic).chain(r));
-        let src: Box<dyn Read + Send> = if compression == Compression::None {
-            whole
-        } else {
-            Box::new(spawn_decompressor(compression, whole, None))
-        };
+        let src: Box<dyn Read + Send> =
+            if compression == Compression::None { whole } else { Box::new(spawn_decompressor(compression, whole, None)) };
         Self::from_input(name, stream(src), compression, len)
     }
 
-    fn from_input(
-        name: Arc<str>,
-        input: Input,
-        compression: Compression,
-        len: Option<u64>,
-    ) -> Result<StdfReader, StdfError> {
+    fn from_input(name: Arc<str>, input: Input, compression: Compression, len: Option<u64>) -> Result<StdfReader, StdfError> {
         let mut rd = StdfReader {
             name,
             input,
@@ -484,8 +399,7 @@ impl StdfReader {
         };
         let first = rd.peek(6)?;
         let mut problems = Vec::new();
-        let order = detect_byte_order(&first, &mut problems)
-            .map_err(|k| rd.err(0, k).at_record(0, None))?;
+        let order = detect_byte_order(&first, &mut problems).map_err(|k| rd.err(0, k).at_record(0, None))?;
         rd.order = order;
         rd.problems = problems;
         Ok(rd)
@@ -506,21 +420,14 @@ impl StdfReader {
             }
             Input::Stream { .. } => {
                 self.fill(n).map_err(|e| self.stream_error(e))?;
-                let Input::Stream {
-                    buf, start, end, ..
-                } = &self.input
-                else {
-                    unreachable!()
-                };
+                let Input::Stream { buf, start, end, .. } = &self.input else { unreachable!() };
                 Ok(buf[*start..(*start + n).min(*end)].to_vec())
             }
         }
     }
 
     fn stream_error(&self, e: io::Error) -> StdfError {
-        let kind = if self.compression != Compression::None
-            && e.kind() != io::ErrorKind::PermissionDenied
-        {
+        let kind = if self.compression != Compression::None && e.kind() != io::ErrorKind::PermissionDenied {
             ErrorKind::Decompress(e.to_string())
         } else {
             ErrorKind::Io(e)
@@ -532,14 +439,7 @@ impl StdfReader {
     /// input ends first. `need` is at most 65539 (a header plus the largest body), so the
     /// buffer never grows past its initial size.
     fn fill(&mut self, need: usize) -> io::Result<()> {
-        let Input::Stream {
-            r,
-            buf,
-            start,
-            end,
-            eof,
-        } = &mut self.input
-        else {
+        let Input::Stream { r, buf, start, end, eof } = &mut self.input else {
             return Ok(());
         };
         if *end - *start >= need || *eof {
@@ -583,9 +483,7 @@ impl StdfReader {
             if rest.len() < 4 {
                 let have = rest.len();
                 self.failed = true;
-                return Err(self
-                    .err(offset, ErrorKind::TruncatedHeader { have })
-                    .at_record(index, None));
+                return Err(self.err(offset, ErrorKind::TruncatedHeader { have }).at_record(index, None));
             }
             let len = match order {
                 ByteOrder::Little => u16::from_le_bytes([rest[0], rest[1]]),
@@ -602,37 +500,22 @@ impl StdfReader {
             *pos += 4 + len;
             self.offset += 4 + len as u64;
             self.index += 1;
-            let Input::Slice { data, pos } = &self.input else {
-                unreachable!()
-            };
+            let Input::Slice { data, pos } = &self.input else { unreachable!() };
             let body = &data.as_slice()[*pos - len..*pos];
-            return Ok(Some(RawRecord {
-                index,
-                offset,
-                typ,
-                sub,
-                body,
-            }));
+            return Ok(Some(RawRecord { index, offset, typ, sub, body }));
         }
         if let Err(e) = self.fill(4) {
             self.failed = true;
             return Err(self.stream_error(e));
         }
-        let Input::Stream {
-            buf, start, end, ..
-        } = &self.input
-        else {
-            unreachable!()
-        };
+        let Input::Stream { buf, start, end, .. } = &self.input else { unreachable!() };
         let avail = *end - *start;
         if avail == 0 {
             return Ok(None);
         }
         if avail < 4 {
             self.failed = true;
-            return Err(self
-                .err(offset, ErrorKind::TruncatedHeader { have: avail })
-                .at_record(index, None));
+            return Err(self.err(offset, ErrorKind::TruncatedHeader { have: avail }).at_record(index, None));
         }
         let h = &buf[*start..*start + 4];
         let len = match order {
@@ -642,34 +525,20 @@ impl StdfReader {
         let (typ, sub) = (h[2], h[3]);
         if let Err(e) = self.fill(4 + len) {
             self.failed = true;
-            return Err(self
-                .stream_error(e)
-                .at_record(index, Some(record_label(typ, sub))));
+            return Err(self.stream_error(e).at_record(index, Some(record_label(typ, sub))));
         }
-        let Input::Stream { start, end, .. } = &mut self.input else {
-            unreachable!()
-        };
+        let Input::Stream { start, end, .. } = &mut self.input else { unreachable!() };
         if *end - *start < 4 + len {
             let have = *end - *start - 4;
             self.failed = true;
-            return Err(self
-                .err(offset, ErrorKind::TruncatedBody { rec_len: len, have })
-                .at_record(index, Some(record_label(typ, sub))));
+            return Err(self.err(offset, ErrorKind::TruncatedBody { rec_len: len, have }).at_record(index, Some(record_label(typ, sub))));
         }
         let b = *start + 4;
         *start += 4 + len;
         self.offset += 4 + len as u64;
         self.index += 1;
-        let Input::Stream { buf, .. } = &self.input else {
-            unreachable!()
-        };
-        Ok(Some(RawRecord {
-            index,
-            offset,
-            typ,
-            sub,
-            body: &buf[b..b + len],
-        }))
+        let Input::Stream { buf, .. } = &self.input else { unreachable!() };
+        Ok(Some(RawRecord { index, offset, typ, sub, body: &buf[b..b + len] }))
     }
 
     pub fn byte_order(&self) -> ByteOrder {
@@ -700,20 +569,12 @@ impl StdfReader {
     pub fn progress(&self) -> (u64, Option<u64>) {
         match &self.input {
             Input::Slice { pos, .. } => (*pos as u64, self.input_len),
-            Input::Stream { .. } if self.compression == Compression::None => {
-                (self.offset, self.input_len)
-            }
+            Input::Stream { .. } if self.compression == Compression::None => (self.offset, self.input_len),
             Input::Stream { .. } => (self.progress.load(Ordering::Relaxed), self.input_len),
         }
     }
 }
 
 fn stream(r: Box<dyn Read + Send>) -> Input {
-    Input::Stream {
-        r,
-        buf: vec![0u8; STREAM_BUF],
-        start: 0,
-        end: 0,
-        eof: false,
-    }
+    Input::Stream { r, buf: vec![0u8; STREAM_BUF], start: 0, end: 0, eof: false }
 }

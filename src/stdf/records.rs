@@ -286,30 +286,16 @@ impl<'a> Vur<'a> {
                 let names: Option<Vec<Cn>> = (0..k).map(|_| Cn::read(&mut c)).collect();
                 if let Some(names) = names
                     && c.remaining() == 0
-                    && names
-                        .iter()
-                        .all(|n| !n.is_empty() && n.as_bytes()[0].is_ascii_graphic())
+                    && names.iter().all(|n| !n.is_empty() && n.as_bytes()[0].is_ascii_graphic())
                 {
-                    return Vur {
-                        names,
-                        counted: true,
-                        extra: &[],
-                    };
+                    return Vur { names, counted: true, extra: &[] };
                 }
             }
         }
         let mut c = Cursor::new(body, order);
         match Cn::read(&mut c) {
-            Some(n) => Vur {
-                names: vec![n],
-                counted: false,
-                extra: c.rest(),
-            },
-            None => Vur {
-                names: vec![],
-                counted: false,
-                extra: body,
-            },
+            Some(n) => Vur { names: vec![n], counted: false, extra: c.rest() },
+            None => Vur { names: vec![], counted: false, extra: body },
         }
     }
     pub fn encode(&self, w: &mut Writer) {
@@ -413,8 +399,8 @@ macro_rules! record_enum {
 }
 
 record_enum!(
-    Far, Atr, Vur, Mir, Mrr, Pcr, Hbr, Sbr, Pmr, Pgr, Plr, Rdr, Sdr, Psr, Nmr, Cnr, Ssr, Cdr, Wir,
-    Wrr, Wcr, Pir, Prr, Tsr, Ptr, Mpr, Ftr, Str, Bps, Eps, Gdr, Dtr
+    Far, Atr, Vur, Mir, Mrr, Pcr, Hbr, Sbr, Pmr, Pgr, Plr, Rdr, Sdr, Psr, Nmr, Cnr, Ssr, Cdr, Wir, Wrr, Wcr, Pir, Prr, Tsr, Ptr, Mpr, Ftr,
+    Str, Bps, Eps, Gdr, Dtr
 );
 
 impl std::fmt::Display for RecordType {
@@ -524,17 +510,11 @@ impl TestFlags {
 
 impl Ptr<'_> {
     pub fn flags(&self) -> TestFlags {
-        TestFlags {
-            test_flg: self.test_flg.unwrap_or(0),
-            parm_flg: self.parm_flg.unwrap_or(0),
-        }
+        TestFlags { test_flg: self.test_flg.unwrap_or(0), parm_flg: self.parm_flg.unwrap_or(0) }
     }
 }
 impl Mpr<'_> {
     pub fn flags(&self) -> TestFlags {
-        TestFlags {
-            test_flg: self.test_flg.unwrap_or(0),
-            parm_flg: self.parm_flg.unwrap_or(0),
-        }
+        TestFlags { test_flg: self.test_flg.unwrap_or(0), parm_flg: self.parm_flg.unwrap_or(0) }
     }
 }

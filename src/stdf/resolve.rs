@@ -118,9 +118,7 @@ fn set_once<T>(slot: &mut Option<T>, v: impl FnOnce() -> T) {
 }
 
 fn text(c: &Option<Cn<'_>>) -> Option<String> {
-    c.as_ref()
-        .filter(|c| !c.is_empty())
-        .map(|c| c.to_str().into_owned())
+    c.as_ref().filter(|c| !c.is_empty()).map(|c| c.to_str().into_owned())
 }
 
 impl TestResolver {
@@ -266,20 +264,12 @@ fn resolve_common(t: &mut TestInfo, c: Common) -> Limits {
     let bit = |b: u8| opt.is_some_and(|o| o & (1 << b) != 0);
     let has_opt = opt.is_some();
 
-    let res_scal = if has_opt && !bit(0) && c.res_scal.is_some() {
-        c.res_scal
-    } else {
-        None
-    };
+    let res_scal = if has_opt && !bit(0) && c.res_scal.is_some() { c.res_scal } else { None };
     if let Some(v) = res_scal {
         set_once(&mut t.res_scal, || v);
     }
 
-    let side = |no_limit: bool,
-                invalid: bool,
-                own: Option<f32>,
-                own_scal: Option<i8>|
-     -> (Option<Option<f32>>, Option<i8>) {
+    let side = |no_limit: bool, invalid: bool, own: Option<f32>, own_scal: Option<i8>| -> (Option<Option<f32>>, Option<i8>) {
         if !has_opt {
             (None, None)
         } else if no_limit {
@@ -328,15 +318,7 @@ fn resolve_common(t: &mut TestInfo, c: Common) -> Limits {
         lo_spec: lo_spec_own.unwrap_or_else(|| t.lo_spec.flatten()),
         hi_spec: hi_spec_own.unwrap_or_else(|| t.hi_spec.flatten()),
         res_scal: res_scal.or(t.res_scal),
-        llm_scal: if lo_own.is_some() {
-            llm_own.or(t.llm_scal)
-        } else {
-            t.llm_scal
-        },
-        hlm_scal: if hi_own.is_some() {
-            hlm_own.or(t.hlm_scal)
-        } else {
-            t.hlm_scal
-        },
+        llm_scal: if lo_own.is_some() { llm_own.or(t.llm_scal) } else { t.llm_scal },
+        hlm_scal: if hi_own.is_some() { hlm_own.or(t.hlm_scal) } else { t.hlm_scal },
     }
 }

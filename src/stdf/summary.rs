@@ -181,10 +181,7 @@ impl Summarizer {
                 if let Some(h) = p.hard_bin {
                     *self.hard.entry(h).or_default() += 1;
                 }
-                let sb = p
-                    .soft_bin()
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "null".into());
+                let sb = p.soft_bin().map(|b| b.to_string()).unwrap_or_else(|| "null".into());
                 *self.soft.entry(sb).or_default() += 1;
                 let wafer = self.current_wafer.get(&k.0).copied().or(self.last_wafer);
                 if let Some(w) = wafer {
@@ -208,11 +205,7 @@ impl Summarizer {
 
     pub fn finish(self, reader_problems: &[String]) -> FileSummary {
         let mut problems: Vec<String> = reader_problems.to_vec();
-        let c = |t: RecordType| {
-            t.typ_sub()
-                .and_then(|k| self.counts.get(&k).copied())
-                .unwrap_or(0)
-        };
+        let c = |t: RecordType| t.typ_sub().and_then(|k| self.counts.get(&k).copied()).unwrap_or(0);
         if c(RecordType::Mir) == 0 {
             problems.push("no MIR record".into());
         }
@@ -220,31 +213,19 @@ impl Summarizer {
             problems.push("no MRR record (the file may be incomplete)".into());
         }
         for (code, n) in &self.extra_bytes {
-            problems.push(format!(
-                "{n} {code} record(s) carry bytes beyond their last field (kept)"
-            ));
+            problems.push(format!("{n} {code} record(s) carry bytes beyond their last field (kept)"));
         }
         for ((t, s), n) in &self.unknown {
             problems.push(format!("{n} record(s) of unknown type {t}/{s} (kept raw)"));
         }
         if self.bps_depth != 0 {
-            problems.push(format!(
-                "unbalanced BPS/EPS: {} BPS vs {} EPS",
-                c(RecordType::Bps),
-                c(RecordType::Eps)
-            ));
+            problems.push(format!("unbalanced BPS/EPS: {} BPS vs {} EPS", c(RecordType::Bps), c(RecordType::Eps)));
         }
         if self.orphan_prr > 0 {
-            problems.push(format!(
-                "{} PRR(s) without an open PIR on their site",
-                self.orphan_prr
-            ));
+            problems.push(format!("{} PRR(s) without an open PIR on their site", self.orphan_prr));
         }
         if self.reopened_pir > 0 {
-            problems.push(format!(
-                "{} PIR(s) opened a site that already had an open part",
-                self.reopened_pir
-            ));
+            problems.push(format!("{} PIR(s) opened a site that already had an open part", self.reopened_pir));
         }
         let open: u64 = self.open_parts.values().sum();
         if open > 0 {
@@ -257,22 +238,14 @@ impl Summarizer {
         } else {
             Stage::Unknown
         };
-        let records = self
-            .counts
-            .iter()
-            .map(|(&(t, s), &n)| (super::reader::record_label(t, s), n))
-            .collect::<BTreeMap<_, _>>();
+        let records = self.counts.iter().map(|(&(t, s), &n)| (super::reader::record_label(t, s), n)).collect::<BTreeMap<_, _>>();
         FileSummary {
             file: String::new(),
             size: None,
             byte_order: String::new(),
             cpu_type: self.cpu_type,
             compression: String::new(),
-            version: if self.vur {
-                "V4-2007".into()
-            } else {
-                "V4".into()
-            },
+            version: if self.vur { "V4-2007".into() } else { "V4".into() },
             mir: self.mir,
             stage,
             records,

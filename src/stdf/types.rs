@@ -127,10 +127,7 @@ macro_rules! writer_num {
 
 impl Writer {
     pub fn new(order: ByteOrder) -> Self {
-        Writer {
-            buf: Vec::with_capacity(256),
-            order,
-        }
+        Writer { buf: Vec::with_capacity(256), order }
     }
     #[inline]
     pub fn u1(&mut self, v: u8) {
@@ -438,11 +435,7 @@ pub struct Dn<'a> {
 impl Dn<'_> {
     /// Indices of the set bits (for FTR.FAIL_PIN these are PMR indexes of failing pins).
     pub fn set_bits(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.bits as usize).filter(|i| {
-            self.data
-                .get(i / 8)
-                .is_some_and(|b| b & (1 << (i % 8)) != 0)
-        })
+        (0..self.bits as usize).filter(|i| self.data.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
     }
     pub fn from_bits(bits: &[usize], nbits: u16) -> Dn<'static> {
         let mut data = vec![0u8; (nbits as usize).div_ceil(8)];
@@ -451,20 +444,14 @@ impl Dn<'_> {
                 data[b / 8] |= 1 << (b % 8);
             }
         }
-        Dn {
-            bits: nbits,
-            data: Cow::Owned(data),
-        }
+        Dn { bits: nbits, data: Cow::Owned(data) }
     }
 }
 impl<'a> Field<'a> for Dn<'a> {
     fn read(c: &mut Cursor<'a>) -> Option<Self> {
         let bits = c.u2()?;
         let data = c.take((bits as usize).div_ceil(8))?;
-        Some(Dn {
-            bits,
-            data: Cow::Borrowed(data),
-        })
+        Some(Dn { bits, data: Cow::Borrowed(data) })
     }
     fn write(&self, w: &mut Writer) {
         w.u2(self.bits);
@@ -547,9 +534,7 @@ impl<T: Elem> Array<'_, T> {
     #[inline]
     pub fn get(&self, i: usize) -> Option<T> {
         match self {
-            Array::Raw { bytes, order } => bytes
-                .get(i * T::SIZE..(i + 1) * T::SIZE)
-                .map(|b| T::get(b, *order)),
+            Array::Raw { bytes, order } => bytes.get(i * T::SIZE..(i + 1) * T::SIZE).map(|b| T::get(b, *order)),
             Array::Owned(v) => v.get(i).copied(),
         }
     }
@@ -567,21 +552,14 @@ impl<T: Elem> From<Vec<T>> for Array<'static, T> {
 }
 impl<T: Elem> PartialEq for Array<'_, T> {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self
-                .iter()
-                .zip(other.iter())
-                .all(|(a, b)| a == b || (a != a && b != b))
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b || (a != a && b != b))
     }
 }
 impl<'a, T: Elem> ArrayField<'a> for Array<'a, T> {
     #[inline]
     fn read(c: &mut Cursor<'a>, count: usize, _width: usize) -> Option<Self> {
         let bytes = c.take(count.checked_mul(T::SIZE)?)?;
-        Some(Array::Raw {
-            bytes,
-            order: c.order(),
-        })
+        Some(Array::Raw { bytes, order: c.order() })
     }
     fn write(&self, w: &mut Writer, _width: usize) {
         match self {
@@ -632,9 +610,7 @@ impl Nibbles<'_> {
             return None;
         }
         match self {
-            Nibbles::Raw { bytes, .. } => bytes
-                .get(i / 2)
-                .map(|b| if i % 2 == 0 { b & 0x0f } else { b >> 4 }),
+            Nibbles::Raw { bytes, .. } => bytes.get(i / 2).map(|b| if i % 2 == 0 { b & 0x0f } else { b >> 4 }),
             Nibbles::Owned(v) => v.get(i).map(|b| b & 0x0f),
         }
     }
@@ -655,9 +631,7 @@ impl PartialEq for Nibbles<'_> {
     }
 }
 fn pack_nibbles(v: &[u8]) -> Vec<u8> {
-    v.chunks(2)
-        .map(|c| (c[0] & 0x0f) | (c.get(1).copied().unwrap_or(0) << 4))
-        .collect()
+    v.chunks(2).map(|c| (c[0] & 0x0f) | (c.get(1).copied().unwrap_or(0) << 4)).collect()
 }
 impl<'a> ArrayField<'a> for Nibbles<'a> {
     fn read(c: &mut Cursor<'a>, count: usize, _width: usize) -> Option<Self> {
@@ -695,11 +669,7 @@ impl<'a> ArrayField<'a> for UfArray {
     fn read(c: &mut Cursor<'a>, count: usize, width: usize) -> Option<Self> {
         if !matches!(width, 1 | 2 | 4 | 8) {
             // A width of 0 means the array is empty whatever the count says.
-            return if count == 0 || width == 0 {
-                Some(UfArray(Vec::new()))
-            } else {
-                None
-            };
+            return if count == 0 || width == 0 { Some(UfArray(Vec::new())) } else { None };
         }
         // Check the bytes exist before allocating, so a hostile count cannot inflate memory.
         let bytes = c.take(count.checked_mul(width)?)?;
@@ -780,14 +750,9 @@ impl<'a> ArrayField<'a> for FixedStrArray<'a> {
     fn read(c: &mut Cursor<'a>, count: usize, width: usize) -> Option<Self> {
         let all = c.take(count.checked_mul(width)?)?;
         if width == 0 {
-            return Some(FixedStrArray(vec![
-                Cow::Borrowed(&[][..]);
-                count.min(65535)
-            ]));
+            return Some(FixedStrArray(vec![Cow::Borrowed(&[][..]); count.min(65535)]));
         }
-        Some(FixedStrArray(
-            all.chunks(width).map(Cow::Borrowed).collect(),
-        ))
+        Some(FixedStrArray(all.chunks(width).map(Cow::Borrowed).collect()))
     }
     fn write(&self, w: &mut Writer, width: usize) {
         for s in &self.0 {

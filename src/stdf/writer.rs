@@ -16,12 +16,7 @@ pub struct StdfWriter<W: Write> {
 
 impl<W: Write> StdfWriter<W> {
     pub fn new(out: W, order: ByteOrder) -> Self {
-        StdfWriter {
-            out,
-            scratch: Writer::new(order),
-            written: 0,
-            records: 0,
-        }
+        StdfWriter { out, scratch: Writer::new(order), written: 0, records: 0 }
     }
     pub fn order(&self) -> ByteOrder {
         self.scratch.order
@@ -29,11 +24,7 @@ impl<W: Write> StdfWriter<W> {
     pub fn write(&mut self, rec: &Record<'_>) -> io::Result<()> {
         self.scratch.buf.clear();
         match rec {
-            Record::Far(f) => Far {
-                cpu_type: Some(self.scratch.order.cpu_type()),
-                ..f.clone()
-            }
-            .encode(&mut self.scratch),
+            Record::Far(f) => Far { cpu_type: Some(self.scratch.order.cpu_type()), ..f.clone() }.encode(&mut self.scratch),
             r => r.encode_body(&mut self.scratch),
         }
         let (typ, sub) = rec.typ_sub();
@@ -48,13 +39,7 @@ impl<W: Write> StdfWriter<W> {
     fn write_raw(&mut self, typ: u8, sub: u8, body: Option<&[u8]>) -> io::Result<()> {
         let body = body.unwrap_or(&self.scratch.buf);
         let len = u16::try_from(body.len()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "record {typ}/{sub} body is {} bytes; STDF allows 65535",
-                    body.len()
-                ),
-            )
+            io::Error::new(io::ErrorKind::InvalidInput, format!("record {typ}/{sub} body is {} bytes; STDF allows 65535", body.len()))
         })?;
         let lb = match self.scratch.order {
             ByteOrder::Little => len.to_le_bytes(),
@@ -81,10 +66,7 @@ impl<W: Write> StdfWriter<W> {
 }
 
 /// Encodes records into a new byte vector.
-pub fn encode_all<'a>(
-    records: impl IntoIterator<Item = &'a Record<'a>>,
-    order: ByteOrder,
-) -> io::Result<Vec<u8>> {
+pub fn encode_all<'a>(records: impl IntoIterator<Item = &'a Record<'a>>, order: ByteOrder) -> io::Result<Vec<u8>> {
     let mut w = StdfWriter::new(Vec::new(), order);
     for r in records {
         w.write(r)?;

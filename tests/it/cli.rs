@@ -15,33 +15,16 @@ fn info_json_matches_expected_for_corpus() {
         return;
     };
     let paths: Vec<_> = files.iter().map(|f| f.1.clone()).collect();
-    let out = bin()
-        .arg("info")
-        .arg("--json")
-        .args(&paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out = bin().arg("info").arg("--json").args(&paths).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), files.len());
     for (line, (name, _, exp)) in lines.iter().zip(&files) {
         assert_eq!(line["parts"], exp["parts"], "{name}");
         assert_eq!(line["parts_pass"], exp["parts_pass"], "{name}");
         assert_eq!(line["records"], exp["records"], "{name}");
         let stage = line["stage"].as_str().unwrap();
-        assert_eq!(
-            stage == "wafer_sort",
-            exp.get("wafers").is_some(),
-            "{name}: stage {stage}"
-        );
+        assert_eq!(stage == "wafer_sort", exp.get("wafers").is_some(), "{name}: stage {stage}");
     }
 }
 
@@ -49,24 +32,14 @@ fn info_json_matches_expected_for_corpus() {
 fn info_reports_bad_files_and_continues() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.stdf");
-    std::fs::write(
-        &good,
-        encode_all(&every_record_type(), ByteOrder::Big).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&good, encode_all(&every_record_type(), ByteOrder::Big).unwrap()).unwrap();
     let bad = dir.path().join("bad.stdf");
     std::fs::write(&bad, b"not an stdf file").unwrap();
     let out = bin().arg("info").arg(&bad).arg(&good).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("bad.stdf") && text.contains("not an STDF file"),
-        "{text}"
-    );
-    assert!(
-        text.contains("big-endian") && text.contains("STDF V4-2007"),
-        "{text}"
-    );
+    assert!(text.contains("bad.stdf") && text.contains("not an STDF file"), "{text}");
+    assert!(text.contains("big-endian") && text.contains("STDF V4-2007"), "{text}");
     assert!(text.contains("parts       1: 1 pass"), "{text}");
 }
 
@@ -75,35 +48,16 @@ fn dump_filters_types_and_reads_stdin() {
     let bytes = encode_all(&every_record_type(), ByteOrder::Little).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &bytes).unwrap();
-    let out = bin()
-        .args(["dump", "-", "--type", "ptr,PRR", "--json"])
-        .write_stdin(gz.finish().unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let out = bin().args(["dump", "-", "--type", "ptr,PRR", "--json"]).write_stdin(gz.finish().unwrap()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["rec"], "PTR");
     assert_eq!(lines[0]["fields"]["RESULT"], 1.25);
     assert_eq!(lines[0]["fields"]["TEST_TXT"], "IDDQ");
     assert_eq!(lines[1]["rec"], "PRR");
     assert_eq!(lines[1]["fields"]["Y_COORD"], -4);
-    let text = bin()
-        .args(["dump", "-", "--type", "MIR"])
-        .write_stdin(bytes)
-        .output()
-        .unwrap();
+    let text = bin().args(["dump", "-", "--type", "MIR"]).write_stdin(bytes).output().unwrap();
     let t = String::from_utf8(text.stdout).unwrap();
-    assert!(
-        t.starts_with("MIR: SETUP_T=1700000000") && t.contains("LOT_ID=LOT-Ä1"),
-        "{t}"
-    );
+    assert!(t.starts_with("MIR: SETUP_T=1700000000") && t.contains("LOT_ID=LOT-Ä1"), "{t}");
 }

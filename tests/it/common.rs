@@ -13,29 +13,17 @@ pub fn corpus_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("YIELDLAKE_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!(
-            "the STDF corpus is required (YIELDLAKE_REQUIRE_CORPUS=1) but {} has no expected.json",
-            dir.display()
-        );
+        panic!("the STDF corpus is required (YIELDLAKE_REQUIRE_CORPUS=1) but {} has no expected.json", dir.display());
     }
-    eprintln!(
-        "SKIPPED: no STDF corpus at {} (set YIELDLAKE_CORPUS)",
-        dir.display()
-    );
+    eprintln!("SKIPPED: no STDF corpus at {} (set YIELDLAKE_CORPUS)", dir.display());
     None
 }
 
 /// Every corpus file named in expected.json, with its expectations.
 pub fn corpus_files() -> Option<Vec<(String, PathBuf, serde_json::Value)>> {
     let dir = corpus_dir()?;
-    let exp: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    let mut v: Vec<_> = exp
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, e)| (k.clone(), dir.join(k), e.clone()))
-        .collect();
+    let exp: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let mut v: Vec<_> = exp.as_object().unwrap().iter().map(|(k, e)| (k.clone(), dir.join(k), e.clone())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(v.len() >= 10, "expected.json lists only {} files", v.len());
     Some(v)

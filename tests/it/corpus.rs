@@ -10,11 +10,7 @@ use yieldlake::stdf::{ByteOrder, Record, StdfReader, StdfWriter};
 use crate::common::{corpus_files, fingerprint, read_all_records};
 
 fn num_map(v: &Value) -> BTreeMap<String, u64> {
-    v.as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-        .collect()
+    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
 }
 
 #[test]
@@ -22,31 +18,12 @@ fn corpus_counts_match_expected_json() {
     let Some(files) = corpus_files() else { return };
     let mut checked = 0;
     for (name, path, exp) in files {
-        let s = summarize(
-            StdfReader::open(&path).unwrap_or_else(|e| panic!("{e}")),
-            |_| {},
-        );
+        let s = summarize(StdfReader::open(&path).unwrap_or_else(|e| panic!("{e}")), |_| {});
         assert!(s.error.is_none(), "{name}: {:?}", s.error);
         let ctx = |what: &str| format!("{name}: {what}");
-        assert_eq!(
-            s.cpu_type.map(u64::from),
-            exp["cpu_type"].as_u64(),
-            "{}",
-            ctx("cpu_type")
-        );
-        assert_eq!(
-            s.records,
-            num_map(&exp["records"]),
-            "{}",
-            ctx("record counts")
-        );
-        for k in [
-            "parts",
-            "parts_pass",
-            "parts_fail",
-            "parts_no_pf",
-            "ptr_test_nums",
-        ] {
+        assert_eq!(s.cpu_type.map(u64::from), exp["cpu_type"].as_u64(), "{}", ctx("cpu_type"));
+        assert_eq!(s.records, num_map(&exp["records"]), "{}", ctx("record counts"));
+        for k in ["parts", "parts_pass", "parts_fail", "parts_no_pf", "ptr_test_nums"] {
             let got = match k {
                 "parts" => s.parts,
                 "parts_pass" => s.parts_pass,
@@ -56,11 +33,7 @@ fn corpus_counts_match_expected_json() {
             };
             assert_eq!(Some(got), exp[k].as_u64(), "{}", ctx(k));
         }
-        let hb: BTreeMap<String, u64> = s
-            .hard_bins
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect();
+        let hb: BTreeMap<String, u64> = s.hard_bins.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         assert_eq!(hb, num_map(&exp["hard_bins"]), "{}", ctx("hard bins"));
         let sb: BTreeMap<String, u64> = s.soft_bins.clone().into_iter().collect();
         assert_eq!(sb, num_map(&exp["soft_bins"]), "{}", ctx("soft bins"));
@@ -71,18 +44,8 @@ fn corpus_counts_match_expected_json() {
         if let Some(w) = exp.get("wafers") {
             let got: BTreeMap<String, u64> = s.wafers.iter().cloned().collect();
             assert_eq!(got, num_map(w), "{}", ctx("wafers"));
-            assert_eq!(
-                Some(s.dies_tested),
-                exp["dies_tested"].as_u64(),
-                "{}",
-                ctx("dies_tested")
-            );
-            assert_eq!(
-                Some(s.dies_final_pass),
-                exp["dies_final_pass"].as_u64(),
-                "{}",
-                ctx("dies_final_pass")
-            );
+            assert_eq!(Some(s.dies_tested), exp["dies_tested"].as_u64(), "{}", ctx("dies_tested"));
+            assert_eq!(Some(s.dies_final_pass), exp["dies_final_pass"].as_u64(), "{}", ctx("dies_final_pass"));
         } else {
             assert!(s.wafers.is_empty(), "{}", ctx("no WIR expected"));
         }
@@ -111,27 +74,16 @@ fn corpus_round_trips_exactly_in_both_byte_orders() {
         for (t, s, b) in &recs {
             w.write_body(*t, *s, b).unwrap();
         }
-        assert_eq!(
-            same, original,
-            "{name}: re-encoding in the file's own byte order changed bytes"
-        );
+        assert_eq!(same, original, "{name}: re-encoding in the file's own byte order changed bytes");
         // Decode -> encode -> decode gives identical records.
         let mut r2 = StdfReader::from_bytes(&name, same).unwrap();
         for (i, (t, s, b)) in recs.iter().enumerate() {
             let raw = r2.next_record().unwrap().expect("record count changed");
-            assert_eq!(
-                fingerprint(&Record::decode(*t, *s, b, order)),
-                fingerprint(&raw.decode(order)),
-                "{name} record {i}"
-            );
+            assert_eq!(fingerprint(&Record::decode(*t, *s, b, order)), fingerprint(&raw.decode(order)), "{name} record {i}");
         }
         assert!(r2.next_record().unwrap().is_none());
         // The other byte order: every field value survives.
-        let other = if order == ByteOrder::Little {
-            ByteOrder::Big
-        } else {
-            ByteOrder::Little
-        };
+        let other = if order == ByteOrder::Little { ByteOrder::Big } else { ByteOrder::Little };
         let flipped = reencode(order, &recs, other);
         let mut r3 = StdfReader::from_bytes(&name, flipped).unwrap();
         assert_eq!(r3.byte_order(), other);
@@ -142,12 +94,8 @@ fn corpus_round_trips_exactly_in_both_byte_orders() {
             let mut fb = fingerprint(&raw.decode(other));
             if matches!(a, Record::Far(_)) {
                 // CPU_TYPE legitimately follows the new byte order.
-                fa = fa
-                    .replace("cpu_type=1", "cpu_type=X")
-                    .replace("cpu_type=2", "cpu_type=X");
-                fb = fb
-                    .replace("cpu_type=1", "cpu_type=X")
-                    .replace("cpu_type=2", "cpu_type=X");
+                fa = fa.replace("cpu_type=1", "cpu_type=X").replace("cpu_type=2", "cpu_type=X");
+                fb = fb.replace("cpu_type=1", "cpu_type=X").replace("cpu_type=2", "cpu_type=X");
             }
             assert_eq!(fa, fb, "{name} record {i} in the other byte order");
         }
@@ -174,8 +122,7 @@ fn compressed_copies_equal_the_plain_stream() {
         n += 1;
     }
     assert_eq!(n, recs.len());
-    let mut r =
-        StdfReader::from_read("pipe".into(), Box::new(std::io::Cursor::new(plain)), None).unwrap();
+    let mut r = StdfReader::from_read("pipe".into(), Box::new(std::io::Cursor::new(plain)), None).unwrap();
     let mut m = 0;
     while r.next_record().unwrap().is_some() {
         m += 1;

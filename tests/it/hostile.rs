@@ -20,13 +20,7 @@ fn walk(name: &str, bytes: Vec<u8>) -> Result<u64, StdfError> {
                 let rec = raw.decode(order);
                 w.buf.clear();
                 rec.encode_body(&mut w);
-                assert_eq!(
-                    w.buf,
-                    raw.body,
-                    "record {} ({}) did not re-encode to its bytes",
-                    raw.index,
-                    rec.code()
-                );
+                assert_eq!(w.buf, raw.body, "record {} ({}) did not re-encode to its bytes", raw.index, rec.code());
                 let mut s = String::new();
                 rec.visit(&mut |_, v| {
                     if let Some(v) = v {
@@ -65,27 +59,18 @@ fn seeds() -> Vec<Vec<u8>> {
 }
 
 fn cases() -> u32 {
-    std::env::var("YIELDLAKE_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+    std::env::var("YIELDLAKE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
 }
 
 fn check(name: &str, data: Vec<u8>) {
     let len = data.len();
     let (res, peak) = peak_during(|| walk(name, data));
     // The input itself is owned by the reader; beyond it, only small fixed buffers.
-    assert!(
-        peak < len + (2 << 20),
-        "decoding {len} bytes peaked at {peak} bytes"
-    );
+    assert!(peak < len + (2 << 20), "decoding {len} bytes peaked at {peak} bytes");
     if let Err(e) = res {
         let msg = e.to_string();
         assert!(msg.starts_with(name), "error does not name the file: {msg}");
-        assert!(
-            msg.contains(&format!("at byte {}", e.offset)),
-            "error lacks the byte offset: {msg}"
-        );
+        assert!(msg.contains(&format!("at byte {}", e.offset)), "error lacks the byte offset: {msg}");
     }
 }
 
@@ -145,25 +130,16 @@ fn truncated_file_yields_records_then_a_positioned_error() {
     assert_eq!(err.offset, offs[5]);
     assert_eq!(err.record_index, Some(5));
     let msg = err.to_string();
-    assert!(
-        msg.contains("cut.stdf")
-            && msg.contains(&format!("byte {}", offs[5]))
-            && msg.contains("record #5"),
-        "{msg}"
-    );
+    assert!(msg.contains("cut.stdf") && msg.contains(&format!("byte {}", offs[5])) && msg.contains("record #5"), "{msg}");
     // After the error the reader is finished, not looping.
     assert!(r.next_record().unwrap().is_none());
     // A cut inside a header.
-    let mut r =
-        StdfReader::from_bytes("cut2.stdf", bytes[..offs[3] as usize + 2].to_vec()).unwrap();
+    let mut r = StdfReader::from_bytes("cut2.stdf", bytes[..offs[3] as usize + 2].to_vec()).unwrap();
     for _ in 0..3 {
         r.next_record().unwrap().unwrap();
     }
     let e = r.next_record().unwrap_err();
-    assert!(
-        matches!(e.kind, ErrorKind::TruncatedHeader { have: 2 }),
-        "{e}"
-    );
+    assert!(matches!(e.kind, ErrorKind::TruncatedHeader { have: 2 }), "{e}");
 }
 
 #[test]
@@ -181,10 +157,7 @@ fn truncated_compressed_file_reports_position() {
         }
     };
     let msg = e.to_string();
-    assert!(
-        msg.contains("cut.stdf.gz") && msg.contains("decompressed"),
-        "{msg}"
-    );
+    assert!(msg.contains("cut.stdf.gz") && msg.contains("decompressed"), "{msg}");
 }
 
 #[test]
@@ -193,19 +166,13 @@ fn v3_and_non_stdf_are_refused_clearly() {
     let e = StdfReader::from_bytes("old.stdf", v3).err().unwrap();
     assert!(matches!(e.kind, ErrorKind::UnsupportedVersion(3)));
     assert!(e.to_string().contains("STDF V3 is not supported"), "{e}");
-    for (name, bytes) in [
-        ("readme.txt", b"hello world, not stdf".to_vec()),
-        ("empty", vec![]),
-        ("short", vec![2, 0]),
-    ] {
+    for (name, bytes) in [("readme.txt", b"hello world, not stdf".to_vec()), ("empty", vec![]), ("short", vec![2, 0])] {
         let e = StdfReader::from_bytes(name, bytes).err().unwrap();
         assert!(e.is_refusal(), "{name}: {e}");
         assert!(e.to_string().starts_with(name), "{e}");
     }
     // Compressed garbage.
-    let e = StdfReader::from_bytes("junk.gz", vec![0x1f, 0x8b, 8, 0, 1, 2, 3])
-        .err()
-        .unwrap();
+    let e = StdfReader::from_bytes("junk.gz", vec![0x1f, 0x8b, 8, 0, 1, 2, 3]).err().unwrap();
     assert!(e.to_string().contains("junk.gz"), "{e}");
 }
 
@@ -224,20 +191,8 @@ fn hostile_counts_cannot_inflate_memory() {
     // A PLR claiming 65535 groups, an STR with huge counts and widths, a GDR with 65535
     // fields: in 20-byte bodies.
     let bodies: [(u8, u8, Vec<u8>); 3] = [
-        (
-            1,
-            63,
-            vec![
-                0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-            ],
-        ),
-        (
-            50,
-            10,
-            vec![
-                0xff, 0xff, 10, 0xff, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-            ],
-        ),
+        (1, 63, vec![0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]),
+        (50, 10, vec![0xff, 0xff, 10, 0xff, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
         (15, 30, vec![0xff; 20]),
     ];
     for (t, s, b) in bodies {

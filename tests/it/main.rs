@@ -4,6 +4,7 @@ mod alloc;
 mod cli;
 mod common;
 mod corpus;
+mod generate;
 mod hostile;
 mod resolver;
 mod roundtrip;

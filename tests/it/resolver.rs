@@ -30,15 +30,9 @@ fn first_ptr_limits_carry_forward() {
     first.lo_spec = Some(0.0);
     first.hi_spec = Some(2.0);
     let (k1, l1) = r.ptr(&first);
-    assert_eq!(
-        (l1.lo_limit, l1.hi_limit, l1.res_scal),
-        (Some(0.5), Some(1.5), Some(-3))
-    );
+    assert_eq!((l1.lo_limit, l1.hi_limit, l1.res_scal), (Some(0.5), Some(1.5), Some(-3)));
     // A later PTR that stops after RESULT: everything comes from the first.
-    let (k2, l2) = r.ptr(&Ptr {
-        test_txt: None,
-        ..ptr(5, "", 1.1)
-    });
+    let (k2, l2) = r.ptr(&Ptr { test_txt: None, ..ptr(5, "", 1.1) });
     assert_eq!(k1, k2);
     assert_eq!(l2, l1);
     // A later PTR with OPT_FLAG bits 4/5 (limits invalid, use default) and junk limits.
@@ -71,10 +65,7 @@ fn first_ptr_without_limits_then_later_with() {
     b.hi_limit = Some(2.0);
     let (_, lb) = r.ptr(&b);
     assert_eq!((lb.lo_limit, lb.hi_limit), (Some(1.0), Some(2.0)));
-    let (_, lc) = r.ptr(&Ptr {
-        test_txt: None,
-        ..ptr(9, "", 1.0)
-    });
+    let (_, lc) = r.ptr(&Ptr { test_txt: None, ..ptr(9, "", 1.0) });
     assert_eq!((lc.lo_limit, lc.hi_limit), (Some(1.0), Some(2.0)));
 }
 
@@ -88,14 +79,7 @@ fn test_identity_uses_name_and_joins_unnamed() {
     assert_eq!(r.ptr(&ptr(0, "leak_a", 2.0)).0, a);
     // ETS: only the first PTR names the test.
     let (c, _) = r.ptr(&ptr(7, "IDD", 1.0));
-    assert_eq!(
-        r.ptr(&Ptr {
-            test_txt: None,
-            ..ptr(7, "", 1.0)
-        })
-        .0,
-        c
-    );
+    assert_eq!(r.ptr(&Ptr { test_txt: None, ..ptr(7, "", 1.0) }).0, c);
     assert_eq!(r.ptr(&ptr(7, "", 1.0)).0, c);
     assert_eq!(r.tests().len(), 3);
 }
@@ -106,9 +90,7 @@ fn corpus_advantest_test_num_zero_tests_stay_apart() {
     let Some(dir) = crate::common::corpus_dir() else {
         return;
     };
-    let path = dir.join(
-        "itestinc__stdf2xls/PLL_TX_LOT_Engg_STEP_1.00_SN_5592_25c_2017_Dec_20_17h38m30s.stdf",
-    );
+    let path = dir.join("itestinc__stdf2xls/PLL_TX_LOT_Engg_STEP_1.00_SN_5592_25c_2017_Dec_20_17h38m30s.stdf");
     let mut rd = StdfReader::open(&path).unwrap();
     let order = rd.byte_order();
     let mut res = TestResolver::new();

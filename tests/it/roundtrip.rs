@@ -14,12 +14,7 @@ fn decode_all(bytes: Vec<u8>) -> (ByteOrder, Vec<String>, Vec<u8>) {
     let mut v = Vec::new();
     while let Some(raw) = r.next_record().unwrap() {
         let rec = raw.decode(order);
-        assert!(
-            rec.extra().is_empty() || rec.record_type() == RecordType::Unknown,
-            "{} left {} bytes",
-            rec.code(),
-            rec.extra().len()
-        );
+        assert!(rec.extra().is_empty() || rec.record_type() == RecordType::Unknown, "{} left {} bytes", rec.code(), rec.extra().len());
         v.push(fingerprint(&rec));
     }
     (order, v, bytes)
@@ -30,27 +25,15 @@ fn every_record_type_round_trips_in_both_byte_orders() {
     let recs = every_record_type();
     // The catalogue really covers every type this crate knows.
     for t in RecordType::ALL {
-        assert!(
-            recs.iter().any(|r| r.record_type() == *t),
-            "catalog lacks {t}"
-        );
+        assert!(recs.iter().any(|r| r.record_type() == *t), "catalog lacks {t}");
     }
-    let want: Vec<String> = recs
-        .iter()
-        .map(|r| fingerprint(r).replace("cpu_type=2", "cpu_type=X"))
-        .collect();
+    let want: Vec<String> = recs.iter().map(|r| fingerprint(r).replace("cpu_type=2", "cpu_type=X")).collect();
     let mut per_order = Vec::new();
     for order in [ByteOrder::Little, ByteOrder::Big] {
         let bytes = encode_all(&recs, order).unwrap();
         let (got_order, got, bytes) = decode_all(bytes);
         assert_eq!(got_order, order);
-        let got: Vec<String> = got
-            .iter()
-            .map(|s| {
-                s.replace("cpu_type=1", "cpu_type=X")
-                    .replace("cpu_type=2", "cpu_type=X")
-            })
-            .collect();
+        let got: Vec<String> = got.iter().map(|s| s.replace("cpu_type=1", "cpu_type=X").replace("cpu_type=2", "cpu_type=X")).collect();
         assert_eq!(got, want, "{order:?}");
         // decode -> encode gives the same bytes again
         let mut r = StdfReader::from_bytes("g", bytes.clone()).unwrap();
@@ -69,15 +52,8 @@ fn every_record_type_round_trips_in_both_byte_orders() {
 fn trailing_fields_may_be_omitted() {
     // A PRR that stops after HARD_BIN, an FTR cut after its counts: absent, not errors.
     let mut w = Writer::new(ByteOrder::Little);
-    Prr {
-        head_num: Some(1),
-        site_num: Some(2),
-        part_flg: Some(8),
-        num_test: Some(3),
-        hard_bin: Some(5),
-        ..Default::default()
-    }
-    .encode(&mut w);
+    Prr { head_num: Some(1), site_num: Some(2), part_flg: Some(8), num_test: Some(3), hard_bin: Some(5), ..Default::default() }
+        .encode(&mut w);
     assert_eq!(w.buf.len(), 7);
     let p = Prr::decode(&w.buf, ByteOrder::Little);
     assert_eq!(p.hard_bin, Some(5));
@@ -100,9 +76,7 @@ fn longer_rec_len_keeps_extra_bytes_and_framing() {
     assert_eq!(pir.extra(), &[0xAA, 0xBB]);
     let raw = r.next_record().unwrap().unwrap();
     assert_eq!((raw.typ, raw.sub, raw.offset), (5, 20, 14));
-    let Record::Prr(p) = raw.decode(ByteOrder::Little) else {
-        panic!()
-    };
+    let Record::Prr(p) = raw.decode(ByteOrder::Little) else { panic!() };
     assert_eq!(p.part_flg, Some(0));
     assert_eq!(p.num_test, None);
 }
@@ -114,39 +88,16 @@ fn unknown_and_reserved_records_are_kept_raw() {
     let mut r = StdfReader::from_bytes("x", bytes.clone()).unwrap();
     r.next_record().unwrap();
     let rec = r.next_record().unwrap().unwrap().decode(ByteOrder::Little);
+    assert_eq!(rec, Record::Unknown(Unknown { typ: 180, sub: 77, body: &[9, 8, 7] }));
     assert_eq!(
-        rec,
-        Record::Unknown(Unknown {
-            typ: 180,
-            sub: 77,
-            body: &[9, 8, 7]
-        })
-    );
-    assert_eq!(
-        encode_all(
-            &[
-                Record::Far(Far {
-                    cpu_type: Some(2),
-                    stdf_ver: Some(4),
-                    extra: &[]
-                }),
-                rec
-            ],
-            ByteOrder::Little
-        )
-        .unwrap(),
+        encode_all(&[Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] }), rec], ByteOrder::Little).unwrap(),
         bytes
     );
 }
 
 #[test]
 fn missing_value_conventions_are_absent() {
-    let p = Prr {
-        soft_bin: Some(65535),
-        x_coord: Some(-32768),
-        y_coord: Some(7),
-        ..Default::default()
-    };
+    let p = Prr { soft_bin: Some(65535), x_coord: Some(-32768), y_coord: Some(7), ..Default::default() };
     assert_eq!((p.soft_bin(), p.x(), p.y()), (None, None, Some(7)));
     assert_eq!(yieldlake::stdf::records::count(Some(4294967295)), None);
     assert_eq!(yieldlake::stdf::records::count(Some(12)), Some(12));
@@ -171,13 +122,7 @@ fn vur_layouts_are_both_recognised() {
     let counted = [2u8, 2, b'V', b'4', 3, b'X', b'Y', b'Z'];
     let v = Vur::decode(&counted, ByteOrder::Little);
     assert!(v.counted);
-    assert_eq!(
-        v.names
-            .iter()
-            .map(|n| n.to_str().into_owned())
-            .collect::<Vec<_>>(),
-        ["V4", "XYZ"]
-    );
+    assert_eq!(v.names.iter().map(|n| n.to_str().into_owned()).collect::<Vec<_>>(), ["V4", "XYZ"]);
     let mut w = Writer::new(ByteOrder::Little);
     v.encode(&mut w);
     assert_eq!(w.buf, counted);
