@@ -1,5 +1,6 @@
 //! Command-line front end: parses flags and calls the library. Nothing here computes.
 
+mod demo;
 mod inspect;
 mod synth;
 
@@ -52,6 +53,12 @@ enum Cmd {
     },
     /// Write realistic synthetic STDF files, each with a ground-truth sidecar (X.truth.json).
     Generate(synth::GenerateArgs),
+    /// Run the main job end to end on the bundled sample data.
+    Demo {
+        /// Where the demo writes its files.
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+    },
 }
 
 fn init_logging(fmt: LogFormat) {
@@ -70,6 +77,7 @@ pub fn main() -> ExitCode {
         Cmd::Info { files, json } => inspect::info(&files, json),
         Cmd::Dump { file, types, json, limit } => inspect::dump(&file, &types, json, limit),
         Cmd::Generate(args) => synth::run(args),
+        Cmd::Demo { out } => demo::run(out),
     };
     match res {
         Ok(code) => code,

@@ -1,0 +1,120 @@
+//! `demo`: the main job end to end on the bundled sample data.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::generate::{GenOptions, Profile, generate};
+use crate::stdf::summary::summarize;
+use crate::stdf::{ByteOrder, Compression, StdfReader};
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(files(&p));
+            } else {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+pub fn run(out: PathBuf) -> Result<ExitCode> {
+    println!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump\n");
+    // The same options as sample-data/REGENERATE.
+    let o = GenOptions {
+        profile: Profile::All,
+        out: out.clone(),
+        lots: 1,
+        wafers: 2,
+        seed: 2026,
+        scale: 0.25,
+        order: ByteOrder::Little,
+        compression: Compression::None,
+        sites: None,
+        tests: None,
+    };
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    let rep = generate(&o, |_| {})?;
+    println!("1. generated {} STDF files ({:.1} MB) with ground truth in {}", rep.files.len(), rep.bytes as f64 / 1e6, out.display());
+
+    let sample = Path::new("sample-data");
+    if sample.is_dir() {
+        let mut same = 0;
+        let mut differ = Vec::new();
+        for f in files(&out) {
+            let rel = f.strip_prefix(&out).unwrap();
+            match std::fs::read(sample.join(rel)) {
+                Ok(b) if b == std::fs::read(&f)? => same += 1,
+                _ => differ.push(rel.display().to_string()),
+            }
+        }
+        if differ.is_empty() {
+            println!("2. byte-identical to the committed sample-data/ ({same} files)");
+        } else {
+            println!("2. differs from sample-data/ in {} files, e.g. {}", differ.len(), differ[0]);
+        }
+    }
+
+    println!("3. summaries (yieldlake info), checked against each file's ground truth:\n");
+    let mut mismatches = 0;
+    for g in &rep.files {
+        let s = summarize(StdfReader::open(&g.path)?, |_| {});
+        let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(g.truth_path.as_ref().unwrap())?)?;
+        let t = &truth["truth"];
+        let (label, ok) = if let Some(dies) = t["dies"].as_u64() {
+            let y = s.dies_final_pass as f64 / s.dies_tested.max(1) as f64;
+            (
+                format!(
+                    "wafer {}: {} dies, yield {:.2} % (truth {:.2} %)",
+                    t["wafer_id"].as_str().unwrap_or("?"),
+                    s.dies_tested,
+                    100.0 * y,
+                    100.0 * t["true_yield"].as_f64().unwrap_or(0.0)
+                ),
+                dies == s.dies_tested && s.dies_final_pass == t["dies_final_pass"].as_u64().unwrap_or(0),
+            )
+        } else if let Some(ins) = t.get("insertion") {
+            (
+                format!("{} insertion at {} C: {} parts", ins["insertion"].as_str().unwrap_or("?"), ins["temperature_c"], ins["parts"]),
+                s.parts == ins["prr_records"].as_u64().unwrap_or(0),
+            )
+        } else if let Some(st) = t.get("stress") {
+            (
+                format!(
+                    "{} readpoint {} {}: {} parts, {} fail",
+                    st["stress"].as_str().unwrap_or("?"),
+                    t["readpoint"],
+                    st["unit"].as_str().unwrap_or(""),
+                    s.parts,
+                    s.parts_fail
+                ),
+                s.parts == st["parts"].as_array().map_or(0, |a| a.len() as u64),
+            )
+        } else {
+            (format!("{} parts, {} pass", s.parts, s.parts_pass), s.parts_pass == t["final_pass"].as_u64().unwrap_or(0))
+        };
+        mismatches += (!ok) as u32;
+        println!(
+            "   {:<34} {:<10} {:>7} records  {}{}",
+            g.path.file_name().unwrap().to_string_lossy(),
+            s.stage.as_str(),
+            s.total_records,
+            label,
+            if ok { "" } else { "  <-- MISMATCH" }
+        );
+    }
+    let ws = rep.files.iter().find(|g| g.path.to_string_lossy().contains("auto-ic-ws")).unwrap();
+    println!("\n4. the first PTRs of {} (yieldlake dump --type PTR --limit 3):\n", ws.path.display());
+    super::inspect::dump(&ws.path, &["PTR".to_string()], false, Some(3))?;
+    println!("\nNext: yieldlake info {}/auto-ic-ws/*.stdf, or yieldlake dump --json FILE", out.display());
+    Ok(if mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
