@@ -2,6 +2,7 @@
 
 mod demo;
 mod inspect;
+mod lake;
 mod synth;
 
 use std::io::IsTerminal;
@@ -53,6 +54,17 @@ enum Cmd {
     },
     /// Write realistic synthetic STDF files, each with a ground-truth sidecar (X.truth.json).
     Generate(synth::GenerateArgs),
+    /// Ingest STDF files into a Parquet lake.
+    Ingest(lake::IngestArgs),
+    /// Query the lake with SQL (DataFusion); opens a prompt when no query is given.
+    Sql(lake::SqlArgs),
+    /// List the lake's tables, row counts and schemas.
+    Tables {
+        #[arg(long)]
+        lake: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the main job end to end on the bundled sample data.
     Demo {
         /// Where the demo writes its files.
@@ -62,7 +74,8 @@ enum Cmd {
 }
 
 fn init_logging(fmt: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG")
+        .unwrap_or_else(|_| if matches!(fmt, LogFormat::Json) { "info".into() } else { "warn".into() });
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match fmt {
         LogFormat::Json => b.json().init(),
@@ -72,12 +85,16 @@ fn init_logging(fmt: LogFormat) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_logs = matches!(cli.log_format, LogFormat::Json);
     init_logging(cli.log_format);
     let res = match cli.cmd {
         Cmd::Info { files, json } => inspect::info(&files, json),
         Cmd::Dump { file, types, json, limit } => inspect::dump(&file, &types, json, limit),
         Cmd::Generate(args) => synth::run(args),
         Cmd::Demo { out } => demo::run(out),
+        Cmd::Ingest(a) => lake::ingest(a, json_logs),
+        Cmd::Sql(a) => lake::sql(a),
+        Cmd::Tables { lake: l, json } => lake::tables(&l, json),
     };
     match res {
         Ok(code) => code,

@@ -1,0 +1,1013 @@
+//! Assembles decoded records into the lake's rows: results joined to their part, die,
+//! site and wafer, with retests resolved within the file.
+//!
+//! Rows stream to a [`BatchSink`] in bounded batches, so memory does not grow with the
+//! file: only the per-part and per-test tables are held until the end of the file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::lake::rows::Rows;
+use crate::lake::schema::{self, Table};
+use crate::stdf::records::{self as r, PassFail, Record, RecordType, count};
+use crate::stdf::resolve::{TestKind, TestResolver};
+use crate::stdf::types::Show;
+use crate::stdf::{Cn, StdfError, StdfReader};
+
+/// Where finished batches go (the lake's Parquet writers, or a test's memory).
+pub trait BatchSink {
+    /// Called once, before any batch, when the file's lot id is known.
+    fn start(&mut self, lot_id: &str) -> std::io::Result<()>;
+    fn write(&mut self, table: &'static Table, batch: RecordBatch) -> std::io::Result<()>;
+}
+
+/// What the lake records about the file besides its records.
+#[derive(Debug, Clone)]
+pub struct FileMeta {
+    pub file_id: String,
+    pub source_path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub ingested_at: i64,
+}
+
+#[derive(Debug)]
+pub enum IngestError {
+    Stdf(StdfError),
+    Io(std::io::Error),
+}
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Stdf(e) => e.fmt(f),
+            IngestError::Io(e) => write!(f, "writing the lake: {e}"),
+        }
+    }
+}
+impl std::error::Error for IngestError {}
+impl From<std::io::Error> for IngestError {
+    fn from(e: std::io::Error) -> Self {
+        IngestError::Io(e)
+    }
+}
+
+/// Rows written per table for one file.
+pub type RowCounts = BTreeMap<&'static str, u64>;
+
+const BATCH: usize = 1 << 16;
+const NO_PART: u32 = u32::MAX;
+
+#[derive(Default)]
+struct PartRow {
+    part_seq: u32,
+    head: Option<u8>,
+    site: Option<u8>,
+    wafer_index: Option<u32>,
+    x: Option<i16>,
+    y: Option<i16>,
+    part_id: Option<String>,
+    part_txt: Option<String>,
+    hard_bin: Option<u16>,
+    soft_bin: Option<u16>,
+    part_flg: Option<u8>,
+    num_test: Option<u16>,
+    test_t: Option<u32>,
+    results: u32,
+}
+
+#[derive(Default)]
+struct WaferRow {
+    head: Option<u8>,
+    site_grp: Option<u8>,
+    wafer_id: String,
+    start_t: Option<u32>,
+    finish_t: Option<u32>,
+    part_cnt: Option<u32>,
+    rtst_cnt: Option<u32>,
+    abrt_cnt: Option<u32>,
+    good_cnt: Option<u32>,
+    func_cnt: Option<u32>,
+    fabwf_id: Option<String>,
+    frame_id: Option<String>,
+    mask_id: Option<String>,
+    parts: u32,
+}
+
+#[derive(Default, Clone)]
+struct Tsr {
+    exec: Option<u32>,
+    fail: Option<u32>,
+    alrm: Option<u32>,
+    tim: Option<f32>,
+    min: Option<f32>,
+    max: Option<f32>,
+    sums: Option<f32>,
+    sqrs: Option<f32>,
+    seq_name: Option<String>,
+    label: Option<String>,
+    overall: bool,
+}
+
+fn own(c: &Option<Cn<'_>>) -> Option<String> {
+    c.as_ref().map(|c| c.to_str().into_owned())
+}
+
+fn json_fields(rec: &Record<'_>, out: &mut String) {
+    out.clear();
+    out.push('{');
+    let mut first = true;
+    rec.visit(&mut |name, v| {
+        if let Some(v) = v {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push('"');
+            out.push_str(&name.to_ascii_uppercase());
+            out.push_str("\":");
+            v.json(out);
+        }
+    });
+    if !rec.extra().is_empty() && rec.record_type() != RecordType::Unknown {
+        if !first {
+            out.push(',');
+        }
+        out.push_str("\"_extra_hex\":\"");
+        for b in rec.extra() {
+            let _ = write!(out, "{b:02x}");
+        }
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// The per-file assembly state.
+struct Assembler<'s> {
+    meta: &'s FileMeta,
+    sink: &'s mut dyn BatchSink,
+    started: bool,
+    lot_id: String,
+    pending_other: Vec<(u64, u64, u8, u8, String)>,
+    resolver: TestResolver,
+    test_names: Vec<String>,
+    test_units: Vec<String>,
+    results: Option<Rows>,
+    functional: Option<Rows>,
+    other: Option<Rows>,
+    counts: RowCounts,
+    /// Open part per head*256+site.
+    open: Vec<u32>,
+    part_rows: Vec<PartRow>,
+    /// part_seq -> index in part_rows, once its PRR is seen.
+    parts_opened: u32,
+    result_count: Vec<u32>,
+    wafers: Vec<WaferRow>,
+    current_wafer: [Option<u32>; 256],
+    last_wafer: Option<u32>,
+    wcr: Option<r::Wcr<'static>>,
+    mir: Option<r::Mir<'static>>,
+    mrr: Option<r::Mrr<'static>>,
+    cpu_type: Option<u8>,
+    vur: bool,
+    bins: Vec<(char, Option<u8>, Option<u8>, u16, Option<u32>, Option<char>, Option<String>)>,
+    sites: Vec<r::Sdr<'static>>,
+    tsr: HashMap<u32, Tsr>,
+    rec_counts: HashMap<(u8, u8), u64>,
+    extra_bytes: BTreeMap<&'static str, u64>,
+    orphan_prr: u64,
+    reopened: u64,
+    bps: i64,
+    scratch: String,
+}
+
+impl<'s> Assembler<'s> {
+    fn ensure_started(&mut self) -> std::io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        self.sink.start(&self.lot_id)?;
+        let (f, l) = (self.meta.file_id.as_str(), self.lot_id.as_str());
+        self.results = Some(Rows::new(&schema::RESULTS, f, l, &["test_name", "rec_type", "units"]));
+        self.functional = Some(Rows::new(&schema::FUNCTIONAL, f, l, &["test_name"]));
+        self.other = Some(Rows::new(&schema::OTHER_RECORDS, f, l, &[]));
+        for (i, o, t, s, j) in std::mem::take(&mut self.pending_other) {
+            self.push_other(i, o, t, s, None, &j)?;
+        }
+        Ok(())
+    }
+
+    fn sync_tests(&mut self) {
+        let tests = self.resolver.tests();
+        for t in &tests[self.test_names.len()..] {
+            self.test_names.push(t.name.clone());
+            self.test_units.push(String::new());
+        }
+        for (i, t) in tests.iter().enumerate() {
+            if self.test_units[i].is_empty()
+                && let Some(u) = &t.units
+            {
+                self.test_units[i] = u.clone();
+            }
+        }
+    }
+
+    fn flush(&mut self, which: &'static Table, force: bool) -> std::io::Result<()> {
+        let rows = match which.name {
+            "results" => &mut self.results,
+            "functional" => &mut self.functional,
+            _ => &mut self.other,
+        };
+        let Some(rows) = rows.as_mut() else { return Ok(()) };
+        if rows.is_empty() || (!force && rows.len() < BATCH) {
+            return Ok(());
+        }
+        let n = rows.len() as u64;
+        // Keyed dictionaries need every test seen so far.
+        let tests = self.resolver.tests();
+        for t in &tests[self.test_names.len()..] {
+            self.test_names.push(t.name.clone());
+            self.test_units.push(String::new());
+        }
+        for (i, t) in tests.iter().enumerate() {
+            if self.test_units[i].is_empty()
+                && let Some(u) = &t.units
+            {
+                self.test_units[i] = u.clone();
+            }
+        }
+        let kinds = ["P".to_string(), "M".to_string()];
+        let batch = rows.finish(&[("test_name", &self.test_names), ("units", &self.test_units), ("rec_type", &kinds)]);
+        *self.counts.entry(which.name).or_default() += n;
+        self.sink.write(which, batch)
+    }
+
+    fn push_other(&mut self, index: u64, offset: u64, typ: u8, sub: u8, part: Option<u32>, json: &str) -> std::io::Result<()> {
+        let o = self.other.as_mut().expect("started");
+        o.row()
+            .u64(Some(index))
+            .u64(Some(offset))
+            .str(Some(&crate::stdf::reader::record_label(typ, sub)))
+            .u8(Some(typ))
+            .u8(Some(sub))
+            .u32(part)
+            .str(Some(json))
+            .end();
+        self.flush(&schema::OTHER_RECORDS, false)
+    }
+
+    #[inline]
+    fn part_of(&self, head: Option<u8>, site: Option<u8>) -> Option<u32> {
+        let k = head.unwrap_or(1) as usize * 256 + site.unwrap_or(1) as usize;
+        let p = self.open[k];
+        (p != NO_PART).then_some(p)
+    }
+
+    fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: Record<'_>) -> std::io::Result<()> {
+        *self.rec_counts.entry((typ, sub)).or_default() += 1;
+        if !rec.extra().is_empty() && !matches!(rec, Record::Unknown(_)) {
+            *self.extra_bytes.entry(rec.code()).or_default() += 1;
+        }
+        match rec {
+            Record::Far(f) => {
+                self.cpu_type = f.cpu_type;
+                return Ok(());
+            }
+            Record::Mir(m) => {
+                self.lot_id = own(&m.lot_id).unwrap_or_default();
+                self.mir = Some(owned_mir(&m));
+                return self.ensure_started();
+            }
+            Record::Atr(_) | Record::Vur(_) if !self.started => {
+                self.vur |= matches!(rec, Record::Vur(_));
+                json_fields(&rec, &mut self.scratch);
+                let j = self.scratch.clone();
+                self.pending_other.push((index, offset, typ, sub, j));
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.ensure_started()?;
+        match rec {
+            Record::Ptr(p) => {
+                let part = self.part_of(p.head_num, p.site_num);
+                let (key, lim) = self.resolver.ptr(&p);
+                let fl = p.flags();
+                if let Some(ps) = part {
+                    self.result_count[ps as usize] += 1;
+                }
+                let res = self.results.as_mut().unwrap();
+                res.row()
+                    .u32(part)
+                    .u32(Some(key))
+                    .u32(Some(p.test_num.unwrap_or(0)))
+                    .key(key)
+                    .u8(Some(p.head_num.unwrap_or(1)))
+                    .u8(Some(p.site_num.unwrap_or(1)))
+                    .key(0)
+                    .u16(None)
+                    .f32(p.result)
+                    .u8(Some(fl.test_flg))
+                    .u8(Some(fl.parm_flg))
+                    .bool(fl.passed())
+                    .bool(Some(!fl.result_invalid() && p.result.is_some()))
+                    .bool(Some(fl.alarm()))
+                    .f32(lim.lo_limit)
+                    .f32(lim.hi_limit)
+                    .key(key)
+                    .i8(lim.res_scal)
+                    .end();
+                if res.len() >= BATCH {
+                    self.flush(&schema::RESULTS, true)?;
+                }
+            }
+            Record::Mpr(m) => {
+                let part = self.part_of(m.head_num, m.site_num);
+                let (key, lim) = self.resolver.mpr(&m);
+                let pins = self.resolver.mpr_pins(key, &m);
+                let fl = m.flags();
+                let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
+                if let Some(ps) = part {
+                    self.result_count[ps as usize] += n.max(1) as u32;
+                }
+                let res = self.results.as_mut().unwrap();
+                for i in 0..n.max(1) {
+                    let v = m.rtn_rslt.as_ref().and_then(|a| a.get(i));
+                    res.row()
+                        .u32(part)
+                        .u32(Some(key))
+                        .u32(Some(m.test_num.unwrap_or(0)))
+                        .key(key)
+                        .u8(Some(m.head_num.unwrap_or(1)))
+                        .u8(Some(m.site_num.unwrap_or(1)))
+                        .key(1)
+                        .u16(pins.as_ref().and_then(|p| p.get(i).copied()))
+                        .f32(v)
+                        .u8(Some(fl.test_flg))
+                        .u8(Some(fl.parm_flg))
+                        .bool(fl.passed())
+                        .bool(Some(!fl.result_invalid() && v.is_some()))
+                        .bool(Some(fl.alarm()))
+                        .f32(lim.lo_limit)
+                        .f32(lim.hi_limit)
+                        .key(key)
+                        .i8(lim.res_scal)
+                        .end();
+                }
+                if res.len() >= BATCH {
+                    self.flush(&schema::RESULTS, true)?;
+                }
+            }
+            Record::Ftr(f) => {
+                let part = self.part_of(f.head_num, f.site_num);
+                let key = self.resolver.ftr(&f);
+                let tf = f.test_flg.unwrap_or(0);
+                let opt = f.opt_flag.unwrap_or(0xff);
+                let valid = |bit: u8| f.opt_flag.is_some() && opt & (1 << bit) == 0;
+                let pins: Option<Vec<u16>> = f.fail_pin.as_ref().map(|d| d.set_bits().map(|b| b as u16).collect());
+                let fr = self.functional.as_mut().unwrap();
+                fr.row()
+                    .u32(part)
+                    .u32(Some(key))
+                    .u32(Some(f.test_num.unwrap_or(0)))
+                    .key(key)
+                    .u8(Some(f.head_num.unwrap_or(1)))
+                    .u8(Some(f.site_num.unwrap_or(1)))
+                    .u8(Some(tf))
+                    .bool(r::TestFlags { test_flg: tf, parm_flg: 0 }.passed())
+                    .u32(f.cycl_cnt.filter(|_| valid(0)))
+                    .u32(f.rel_vadr.filter(|_| valid(1)))
+                    .u32(f.rept_cnt.filter(|_| valid(2)))
+                    .u32(f.num_fail.filter(|_| valid(3)))
+                    .i32(f.xfail_ad.filter(|_| valid(4)))
+                    .i32(f.yfail_ad.filter(|_| valid(4)))
+                    .i16(f.vect_off.filter(|_| valid(5)))
+                    .str(own(&f.vect_nam).as_deref())
+                    .str(own(&f.time_set).as_deref())
+                    .str(own(&f.op_code).as_deref())
+                    .str(own(&f.alarm_id).as_deref())
+                    .str(own(&f.prog_txt).as_deref())
+                    .str(own(&f.rslt_txt).as_deref())
+                    .u8(f.patg_num.filter(|&p| p != 255))
+                    .list_u16(pins.as_deref())
+                    .end();
+                if fr.len() >= BATCH {
+                    self.flush(&schema::FUNCTIONAL, true)?;
+                }
+            }
+            Record::Pir(p) => {
+                let k = p.head_num.unwrap_or(1) as usize * 256 + p.site_num.unwrap_or(1) as usize;
+                if self.open[k] != NO_PART {
+                    self.reopened += 1;
+                }
+                self.open[k] = self.parts_opened;
+                self.parts_opened += 1;
+                self.result_count.push(0);
+            }
+            Record::Prr(p) => {
+                let k = p.head_num.unwrap_or(1) as usize * 256 + p.site_num.unwrap_or(1) as usize;
+                let seq = if self.open[k] != NO_PART {
+                    std::mem::replace(&mut self.open[k], NO_PART)
+                } else {
+                    self.orphan_prr += 1;
+                    self.parts_opened += 1;
+                    self.result_count.push(0);
+                    self.parts_opened - 1
+                };
+                let wafer = self.current_wafer[p.head_num.unwrap_or(1) as usize].or(self.last_wafer);
+                if let Some(w) = wafer {
+                    self.wafers[w as usize].parts += 1;
+                }
+                self.part_rows.push(PartRow {
+                    part_seq: seq,
+                    head: p.head_num,
+                    site: p.site_num,
+                    wafer_index: wafer,
+                    x: p.x(),
+                    y: p.y(),
+                    part_id: own(&p.part_id),
+                    part_txt: own(&p.part_txt),
+                    hard_bin: p.hard_bin,
+                    soft_bin: p.soft_bin(),
+                    part_flg: p.part_flg,
+                    num_test: p.num_test,
+                    test_t: p.test_t,
+                    results: 0,
+                });
+            }
+            Record::Wir(w) => {
+                let idx = self.wafers.len() as u32;
+                self.wafers.push(WaferRow {
+                    head: w.head_num,
+                    site_grp: w.site_grp,
+                    wafer_id: own(&w.wafer_id).unwrap_or_default(),
+                    start_t: w.start_t,
+                    ..Default::default()
+                });
+                self.current_wafer[w.head_num.unwrap_or(1) as usize] = Some(idx);
+                self.last_wafer = Some(idx);
+            }
+            Record::Wrr(w) => {
+                let idx = match self.current_wafer[w.head_num.unwrap_or(1) as usize].or(self.last_wafer) {
+                    Some(i) => i,
+                    None => {
+                        self.wafers.push(WaferRow { head: w.head_num, site_grp: w.site_grp, ..Default::default() });
+                        (self.wafers.len() - 1) as u32
+                    }
+                };
+                let wr = &mut self.wafers[idx as usize];
+                if wr.wafer_id.is_empty() {
+                    wr.wafer_id = own(&w.wafer_id).unwrap_or_default();
+                }
+                wr.finish_t = w.finish_t;
+                wr.part_cnt = w.part_cnt;
+                wr.rtst_cnt = count(w.rtst_cnt);
+                wr.abrt_cnt = count(w.abrt_cnt);
+                wr.good_cnt = count(w.good_cnt);
+                wr.func_cnt = count(w.func_cnt);
+                wr.fabwf_id = own(&w.fabwf_id);
+                wr.frame_id = own(&w.frame_id);
+                wr.mask_id = own(&w.mask_id);
+                self.current_wafer[w.head_num.unwrap_or(1) as usize] = None;
+            }
+            Record::Wcr(w) => self.wcr = Some(r::Wcr { extra: &[], ..w }),
+            Record::Mrr(m) => {
+                self.mrr = Some(r::Mrr {
+                    finish_t: m.finish_t,
+                    disp_cod: m.disp_cod,
+                    usr_desc: m.usr_desc.map(|c| c.into_owned()),
+                    exc_desc: m.exc_desc.map(|c| c.into_owned()),
+                    extra: &[],
+                })
+            }
+            Record::Hbr(h) => self.bins.push((
+                'H',
+                h.head_num,
+                h.site_num,
+                h.hbin_num.unwrap_or(0),
+                h.hbin_cnt,
+                h.hbin_pf.map(|c| c.as_char()),
+                own(&h.hbin_nam),
+            )),
+            Record::Sbr(h) => self.bins.push((
+                'S',
+                h.head_num,
+                h.site_num,
+                h.sbin_num.unwrap_or(0),
+                h.sbin_cnt,
+                h.sbin_pf.map(|c| c.as_char()),
+                own(&h.sbin_nam),
+            )),
+            Record::Sdr(s) => self.sites.push(owned_sdr(&s)),
+            Record::Tsr(t) => {
+                let kind = match t.test_typ.map(|c| c.0) {
+                    Some(b'M') => TestKind::M,
+                    Some(b'F') => TestKind::F,
+                    _ => TestKind::P,
+                };
+                let key = self.resolver.key(kind, t.test_num.unwrap_or(0), t.test_nam.as_ref());
+                let overall = t.head_num == Some(255);
+                let e = self.tsr.entry(key).or_default();
+                let add = |a: Option<u32>, b: Option<u32>| match (a, count(b)) {
+                    (Some(x), Some(y)) => Some(x + y),
+                    (x, y) => x.or(y),
+                };
+                if overall || !e.overall {
+                    if overall {
+                        *e = Tsr { overall: true, ..Default::default() };
+                        e.exec = count(t.exec_cnt);
+                        e.fail = count(t.fail_cnt);
+                        e.alrm = count(t.alrm_cnt);
+                    } else {
+                        e.exec = add(e.exec, t.exec_cnt);
+                        e.fail = add(e.fail, t.fail_cnt);
+                        e.alrm = add(e.alrm, t.alrm_cnt);
+                    }
+                    let opt = t.opt_flag.unwrap_or(0xff);
+                    let ok = |bit: u8| t.opt_flag.is_some() && opt & (1 << bit) == 0;
+                    e.tim = t.test_tim.filter(|_| ok(2)).or(e.tim);
+                    e.min = t.test_min.filter(|_| ok(0)).or(e.min);
+                    e.max = t.test_max.filter(|_| ok(1)).or(e.max);
+                    e.sums = t.tst_sums.filter(|_| ok(4)).or(e.sums);
+                    e.sqrs = t.tst_sqrs.filter(|_| ok(5)).or(e.sqrs);
+                    e.seq_name = own(&t.seq_name).or(e.seq_name.take());
+                    e.label = own(&t.test_lbl).or(e.label.take());
+                }
+            }
+            other => {
+                match &other {
+                    Record::Bps(_) => self.bps += 1,
+                    Record::Eps(_) => self.bps -= 1,
+                    Record::Vur(_) => self.vur = true,
+                    _ => {}
+                }
+                let part = match &other {
+                    Record::Pcr(_) => None,
+                    Record::Str(s) => self.part_of(s.head_num, s.site_num),
+                    _ => None,
+                };
+                json_fields(&other, &mut self.scratch);
+                let j = std::mem::take(&mut self.scratch);
+                self.push_other(index, offset, typ, sub, part, &j)?;
+                self.scratch = j;
+            }
+        }
+        Ok(())
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let c = |t: RecordType| t.typ_sub().and_then(|k| self.rec_counts.get(&k).copied()).unwrap_or(0);
+        if self.mir.is_none() {
+            p.push("no MIR record".to_string());
+        }
+        if self.mrr.is_none() {
+            p.push("no MRR record (the file may be incomplete)".to_string());
+        }
+        for (code, n) in &self.extra_bytes {
+            p.push(format!("{n} {code} record(s) carry bytes beyond their last field (kept)"));
+        }
+        for (&(t, s), n) in &self.rec_counts {
+            if RecordType::of(t, s) == RecordType::Unknown {
+                p.push(format!("{n} record(s) of unknown type {t}/{s} (kept raw)"));
+            }
+        }
+        if self.bps != 0 {
+            p.push(format!("unbalanced BPS/EPS: {} BPS vs {} EPS", c(RecordType::Bps), c(RecordType::Eps)));
+        }
+        if self.orphan_prr > 0 {
+            p.push(format!("{} PRR(s) without an open PIR on their site", self.orphan_prr));
+        }
+        if self.reopened > 0 {
+            p.push(format!("{} PIR(s) opened a site that already had an open part", self.reopened));
+        }
+        let open = self.open.iter().filter(|&&x| x != NO_PART).count();
+        if open > 0 {
+            p.push(format!("{open} part(s) with a PIR but no PRR"));
+        }
+        p.sort();
+        p
+    }
+
+    fn finish(mut self, reader_problems: &[String], order: &str, compression: &str) -> std::io::Result<RowCounts> {
+        self.ensure_started()?;
+        self.sync_tests();
+        let (fid, lot) = (self.meta.file_id.clone(), self.lot_id.clone());
+        let write_small = |this: &mut Self, rows: &mut Rows, keyed: &[(&str, &[String])]| -> std::io::Result<()> {
+            if !rows.is_empty() {
+                let n = rows.len() as u64;
+                let b = rows.finish(keyed);
+                *this.counts.entry(rows.table.name).or_default() += n;
+                this.sink.write(rows.table, b)?;
+            }
+            Ok(())
+        };
+        // Retests: a touch is identified by its die (wafer, X, Y) or its part id; the last
+        // touch of each decides. PART_FLG bit 0 / 1 choose the key explicitly.
+        let mut touches: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut keys: Vec<Option<String>> = Vec::with_capacity(self.part_rows.len());
+        for (i, p) in self.part_rows.iter().enumerate() {
+            let flg = p.part_flg.unwrap_or(0);
+            let wafer = p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.clone());
+            let die = match (p.x, p.y) {
+                (Some(x), Some(y)) => Some(format!("w:{}:{x}:{y}", wafer.clone().unwrap_or_default())),
+                _ => None,
+            };
+            let pid = p.part_id.as_ref().filter(|s| !s.is_empty()).map(|s| format!("p:{s}"));
+            let key = if flg & 0x01 != 0 && pid.is_some() {
+                pid
+            } else if flg & 0x02 != 0 && die.is_some() {
+                die
+            } else {
+                die.or(pid)
+            };
+            if let Some(k) = &key {
+                touches.entry(k.clone()).or_default().push(i);
+            }
+            keys.push(key);
+        }
+        let mut retest = vec![0u32; self.part_rows.len()];
+        let mut is_final = vec![true; self.part_rows.len()];
+        for idxs in touches.values() {
+            for (n, &i) in idxs.iter().enumerate() {
+                retest[i] = n as u32;
+                is_final[i] = n + 1 == idxs.len();
+            }
+        }
+        let mut parts = Rows::new(&schema::PARTS, &fid, &lot, &[]);
+        for (i, p) in self.part_rows.iter().enumerate() {
+            let pf = r::Prr { part_flg: p.part_flg, ..Default::default() }.pass_fail();
+            let flg = p.part_flg.unwrap_or(0);
+            parts
+                .row()
+                .u32(Some(p.part_seq))
+                .u8(p.head)
+                .u8(p.site)
+                .u32(p.wafer_index)
+                .str(p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.as_str()))
+                .i16(p.x)
+                .i16(p.y)
+                .str(p.part_id.as_deref())
+                .str(p.part_txt.as_deref())
+                .u16(p.hard_bin)
+                .u16(p.soft_bin)
+                .u8(p.part_flg)
+                .str(Some(pf.as_str()))
+                .bool(match pf {
+                    PassFail::Pass => Some(true),
+                    PassFail::Fail => Some(false),
+                    PassFail::Unknown => None,
+                })
+                .bool(Some(flg & 0x04 != 0))
+                .bool(Some(flg & 0x03 != 0))
+                .u16(p.num_test)
+                .f64(p.test_t.map(|t| t as f64 / 1000.0))
+                .str(keys[i].as_deref())
+                .u32(Some(retest[i]))
+                .bool(Some(is_final[i]))
+                .u32(Some(self.result_count.get(p.part_seq as usize).copied().unwrap_or(p.results)))
+                .end();
+        }
+        write_small(&mut self, &mut parts, &[])?;
+        self.flush(&schema::RESULTS, true)?;
+        self.flush(&schema::FUNCTIONAL, true)?;
+        self.flush(&schema::OTHER_RECORDS, true)?;
+
+        let mut wafers = Rows::new(&schema::WAFERS, &fid, &lot, &[]);
+        let wcr = self.wcr.clone().unwrap_or_default();
+        let units = match wcr.wf_units {
+            Some(1) => Some("in"),
+            Some(2) => Some("cm"),
+            Some(3) => Some("mm"),
+            Some(4) => Some("mil"),
+            _ => None,
+        };
+        let ch = |c: Option<crate::stdf::types::C1>| c.map(|c| c.as_char()).filter(|c| *c != ' ').map(|c| c.to_string());
+        for (i, w) in self.wafers.iter().enumerate() {
+            wafers
+                .row()
+                .u32(Some(i as u32))
+                .str(Some(&w.wafer_id))
+                .u8(w.head)
+                .u8(w.site_grp)
+                .time(w.start_t)
+                .time(w.finish_t)
+                .u32(w.part_cnt)
+                .u32(w.rtst_cnt)
+                .u32(w.abrt_cnt)
+                .u32(w.good_cnt)
+                .u32(w.func_cnt)
+                .str(w.fabwf_id.as_deref())
+                .str(w.frame_id.as_deref())
+                .str(w.mask_id.as_deref())
+                .u32(Some(w.parts))
+                .f32(wcr.wafr_siz.filter(|v| *v != 0.0))
+                .f32(wcr.die_ht.filter(|v| *v != 0.0))
+                .f32(wcr.die_wid.filter(|v| *v != 0.0))
+                .str(units)
+                .str(ch(wcr.wf_flat).as_deref())
+                .i16(wcr.center_x.filter(|v| *v != -32768))
+                .i16(wcr.center_y.filter(|v| *v != -32768))
+                .str(ch(wcr.pos_x).as_deref())
+                .str(ch(wcr.pos_y).as_deref())
+                .end();
+        }
+        write_small(&mut self, &mut wafers, &[])?;
+
+        let mut tests = Rows::new(&schema::TESTS, &fid, &lot, &[]);
+        for t in self.resolver.tests() {
+            let s = self.tsr.get(&t.key).cloned().unwrap_or_default();
+            tests
+                .row()
+                .u32(Some(t.key))
+                .u32(Some(t.test_num))
+                .str(Some(&t.name))
+                .str(Some(t.kind.as_str()))
+                .f32(t.lo_limit.flatten())
+                .f32(t.hi_limit.flatten())
+                .f32(t.lo_spec.flatten())
+                .f32(t.hi_spec.flatten())
+                .str(t.units.as_deref())
+                .i8(t.res_scal)
+                .i8(t.llm_scal)
+                .i8(t.hlm_scal)
+                .str(t.c_resfmt.as_deref())
+                .u64(Some(t.executions))
+                .u32(s.exec)
+                .u32(s.fail)
+                .u32(s.alrm)
+                .f32(s.tim)
+                .f32(s.min)
+                .f32(s.max)
+                .f32(s.sums)
+                .f32(s.sqrs)
+                .str(s.seq_name.as_deref())
+                .str(s.label.as_deref())
+                .end();
+        }
+        write_small(&mut self, &mut tests, &[])?;
+
+        let mut bins = Rows::new(&schema::BINS, &fid, &lot, &[]);
+        for (t, h, s, n, c, pf, name) in &self.bins {
+            bins.row()
+                .str(Some(if *t == 'H' { "H" } else { "S" }))
+                .u8(*h)
+                .u8(*s)
+                .bool(Some(*h == Some(255)))
+                .u16(Some(*n))
+                .u32(count(*c))
+                .str(pf.map(|c| c.to_string()).as_deref())
+                .str(name.as_deref())
+                .end();
+        }
+        write_small(&mut self, &mut bins, &[])?;
+
+        let mut sites = Rows::new(&schema::SITES, &fid, &lot, &[]);
+        for s in &self.sites {
+            let nums: Vec<u8> = s.site_num.as_ref().map(|a| a.to_vec()).unwrap_or_default();
+            for n in nums {
+                let st = |c: &Option<Cn<'_>>| own(c);
+                sites.row().u8(s.head_num).u8(s.site_grp).u8(Some(n));
+                for f in [
+                    &s.hand_typ,
+                    &s.hand_id,
+                    &s.card_typ,
+                    &s.card_id,
+                    &s.load_typ,
+                    &s.load_id,
+                    &s.dib_typ,
+                    &s.dib_id,
+                    &s.cabl_typ,
+                    &s.cabl_id,
+                    &s.cont_typ,
+                    &s.cont_id,
+                    &s.lasr_typ,
+                    &s.lasr_id,
+                    &s.extr_typ,
+                    &s.extr_id,
+                ] {
+                    sites.str(st(f).as_deref());
+                }
+                sites.end();
+            }
+        }
+        write_small(&mut self, &mut sites, &[])?;
+
+        // The files row, last.
+        let mut problems = reader_problems.to_vec();
+        problems.extend(self.problems());
+        let mir = self.mir.clone().unwrap_or_default();
+        let mrr = self.mrr.clone().unwrap_or_default();
+        let g = |c: &Option<Cn<'_>>| own(c).filter(|s| !s.is_empty());
+        let stage = if !self.wafers.is_empty() || self.wcr.is_some() { "wafer_sort" } else { "final_test" };
+        let temp = g(&mir.tst_temp);
+        let temp_c = temp.as_deref().and_then(|t| t.trim().trim_end_matches(['C', 'c']).trim().parse::<f64>().ok());
+        let insertion = [g(&mir.test_cod), g(&mir.flow_id), temp.clone()].into_iter().flatten().collect::<Vec<_>>().join("/");
+        let mut rc: BTreeMap<String, u64> = BTreeMap::new();
+        for (&(t, s), &n) in &self.rec_counts {
+            rc.insert(crate::stdf::reader::record_label(t, s), n);
+        }
+        let total: u64 = rc.values().sum();
+        let file_name =
+            std::path::Path::new(&self.meta.source_path).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut files = Rows::new(&schema::FILES, &fid, &lot, &[]);
+        let c1 = |c: Option<crate::stdf::types::C1>| c.map(|c| c.as_char().to_string());
+        files
+            .row()
+            .str(Some(&self.meta.source_path))
+            .str(Some(&file_name))
+            .str(Some(&self.meta.sha256))
+            .u64(Some(self.meta.size))
+            .str(Some(order))
+            .str(Some(compression))
+            .str(Some(if self.vur { "V4-2007" } else { "V4" }))
+            .u8(self.cpu_type)
+            .time(mir.setup_t)
+            .time(mir.start_t)
+            .time(mrr.finish_t)
+            .u8(mir.stat_num)
+            .str(c1(mir.mode_cod).as_deref())
+            .str(c1(mir.rtst_cod).as_deref())
+            .str(g(&mir.sblot_id).as_deref())
+            .str(g(&mir.part_typ).as_deref())
+            .str(g(&mir.famly_id).as_deref())
+            .str(g(&mir.node_nam).as_deref())
+            .str(g(&mir.tstr_typ).as_deref())
+            .str(g(&mir.job_nam).as_deref())
+            .str(g(&mir.job_rev).as_deref())
+            .str(g(&mir.oper_nam).as_deref())
+            .str(g(&mir.exec_typ).as_deref())
+            .str(g(&mir.exec_ver).as_deref())
+            .str(g(&mir.test_cod).as_deref())
+            .str(temp.as_deref())
+            .f64(temp_c)
+            .str(g(&mir.user_txt).as_deref())
+            .str(g(&mir.pkg_typ).as_deref())
+            .str(g(&mir.date_cod).as_deref())
+            .str(g(&mir.facil_id).as_deref())
+            .str(g(&mir.floor_id).as_deref())
+            .str(g(&mir.proc_id).as_deref())
+            .str(g(&mir.spec_nam).as_deref())
+            .str(g(&mir.spec_ver).as_deref())
+            .str(g(&mir.flow_id).as_deref())
+            .str(g(&mir.setup_id).as_deref())
+            .str(g(&mir.dsgn_rev).as_deref())
+            .str(g(&mir.eng_id).as_deref())
+            .str(g(&mir.serl_num).as_deref())
+            .str(c1(mrr.disp_cod).as_deref())
+            .str(g(&mrr.usr_desc).as_deref())
+            .str(g(&mrr.exc_desc).as_deref())
+            .str(Some(stage))
+            .str(Some(&insertion))
+            .u64(Some(total))
+            .str(Some(&serde_json::to_string(&rc).unwrap_or_default()))
+            .u64(Some(self.part_rows.len() as u64))
+            .str(Some(&problems.join("\n")))
+            .time_i64(self.meta.ingested_at)
+            .end();
+        write_small(&mut self, &mut files, &[])?;
+        Ok(self.counts)
+    }
+}
+
+fn owned_mir(m: &r::Mir<'_>) -> r::Mir<'static> {
+    let o = |c: &Option<Cn<'_>>| c.clone().map(|c| c.into_owned());
+    r::Mir {
+        setup_t: m.setup_t,
+        start_t: m.start_t,
+        stat_num: m.stat_num,
+        mode_cod: m.mode_cod,
+        rtst_cod: m.rtst_cod,
+        prot_cod: m.prot_cod,
+        burn_tim: m.burn_tim,
+        cmod_cod: m.cmod_cod,
+        lot_id: o(&m.lot_id),
+        part_typ: o(&m.part_typ),
+        node_nam: o(&m.node_nam),
+        tstr_typ: o(&m.tstr_typ),
+        job_nam: o(&m.job_nam),
+        job_rev: o(&m.job_rev),
+        sblot_id: o(&m.sblot_id),
+        oper_nam: o(&m.oper_nam),
+        exec_typ: o(&m.exec_typ),
+        exec_ver: o(&m.exec_ver),
+        test_cod: o(&m.test_cod),
+        tst_temp: o(&m.tst_temp),
+        user_txt: o(&m.user_txt),
+        aux_file: o(&m.aux_file),
+        pkg_typ: o(&m.pkg_typ),
+        famly_id: o(&m.famly_id),
+        date_cod: o(&m.date_cod),
+        facil_id: o(&m.facil_id),
+        floor_id: o(&m.floor_id),
+        proc_id: o(&m.proc_id),
+        oper_frq: o(&m.oper_frq),
+        spec_nam: o(&m.spec_nam),
+        spec_ver: o(&m.spec_ver),
+        flow_id: o(&m.flow_id),
+        setup_id: o(&m.setup_id),
+        dsgn_rev: o(&m.dsgn_rev),
+        eng_id: o(&m.eng_id),
+        rom_cod: o(&m.rom_cod),
+        serl_num: o(&m.serl_num),
+        supr_nam: o(&m.supr_nam),
+        extra: &[],
+    }
+}
+
+fn owned_sdr(s: &r::Sdr<'_>) -> r::Sdr<'static> {
+    let o = |c: &Option<Cn<'_>>| c.clone().map(|c| c.into_owned());
+    r::Sdr {
+        head_num: s.head_num,
+        site_grp: s.site_grp,
+        site_cnt: s.site_cnt,
+        site_num: s.site_num.as_ref().map(|a| a.to_vec().into()),
+        hand_typ: o(&s.hand_typ),
+        hand_id: o(&s.hand_id),
+        card_typ: o(&s.card_typ),
+        card_id: o(&s.card_id),
+        load_typ: o(&s.load_typ),
+        load_id: o(&s.load_id),
+        dib_typ: o(&s.dib_typ),
+        dib_id: o(&s.dib_id),
+        cabl_typ: o(&s.cabl_typ),
+        cabl_id: o(&s.cabl_id),
+        cont_typ: o(&s.cont_typ),
+        cont_id: o(&s.cont_id),
+        lasr_typ: o(&s.lasr_typ),
+        lasr_id: o(&s.lasr_id),
+        extr_typ: o(&s.extr_typ),
+        extr_id: o(&s.extr_id),
+        extra: &[],
+    }
+}
+
+/// Reads every record of `reader` and writes the file's rows to `sink`. A read error
+/// (truncation, corruption) aborts the file: the caller quarantines it, and no rows of
+/// it become visible.
+pub fn ingest_file(
+    mut reader: StdfReader,
+    meta: &FileMeta,
+    sink: &mut dyn BatchSink,
+    mut progress: impl FnMut(&StdfReader),
+) -> Result<RowCounts, IngestError> {
+    let order = reader.byte_order();
+    let mut a = Assembler {
+        meta,
+        sink,
+        started: false,
+        lot_id: String::new(),
+        pending_other: Vec::new(),
+        resolver: TestResolver::new(),
+        test_names: Vec::new(),
+        test_units: Vec::new(),
+        results: None,
+        functional: None,
+        other: None,
+        counts: RowCounts::new(),
+        open: vec![NO_PART; 65536],
+        part_rows: Vec::new(),
+        parts_opened: 0,
+        result_count: Vec::new(),
+        wafers: Vec::new(),
+        current_wafer: [None; 256],
+        last_wafer: None,
+        wcr: None,
+        mir: None,
+        mrr: None,
+        cpu_type: None,
+        vur: false,
+        bins: Vec::new(),
+        sites: Vec::new(),
+        tsr: HashMap::new(),
+        rec_counts: HashMap::new(),
+        extra_bytes: BTreeMap::new(),
+        orphan_prr: 0,
+        reopened: 0,
+        bps: 0,
+        scratch: String::new(),
+    };
+    let mut n = 0u64;
+    loop {
+        let raw = match reader.next_record() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break,
+            Err(e) => return Err(IngestError::Stdf(e)),
+        };
+        let (i, o, t, s) = (raw.index, raw.offset, raw.typ, raw.sub);
+        let rec = raw.decode(order);
+        a.record(i, o, t, s, rec)?;
+        n += 1;
+        if n & 0xffff == 0 {
+            progress(&reader);
+        }
+    }
+    let problems = reader.problems().to_vec();
+    let counts = a.finish(&problems, order.as_str(), reader.compression().as_str())?;
+    Ok(counts)
+}
+
+#[allow(dead_code)]
+fn _assert_show_used(_: &dyn Show) {}

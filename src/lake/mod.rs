@@ -1,0 +1,580 @@
+//! The Parquet lake: layout, manifest, lock, quarantine and ingest.
+//!
+//! Layout (hive-style, one directory key):
+//!
+//! ```text
+//! lake/<table>/lot=<escaped lot id>/<file_id>.parquet
+//! lake/_manifest/<seq>-<file_id>.json       one entry per committed file version
+//! lake/_quarantine/<seq>-<sha16>.json       files that failed, with their error
+//! lake/_staging/                            in-flight files (never read)
+//! lake/_lock                                the single writer's pid
+//! ```
+//!
+//! The directory key is `lot`, not `lot_id`: lot ids come from strangers' files, so the
+//! directory holds an escaped form (see [`escape_lot`]) while every file carries the raw
+//! `lot_id` column. Readers that glob the tree see both without a name clash.
+//!
+//! A file version becomes visible when its manifest entry is renamed into place, after
+//! all its Parquet files: that rename is the commit. Our catalog reads only committed
+//! files; a crash leaves at most unreferenced files, which the next writer removes before
+//! it starts.
+
+pub mod catalog;
+pub mod rows;
+pub mod schema;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression as PqCompression;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ingest::{BatchSink, FileMeta, IngestError, ingest_file};
+use crate::stdf::StdfReader;
+use schema::Table;
+
+/// Escapes a lot id into a directory name that cannot leave the lake or collide:
+/// ASCII letters, digits and `-` stay; every other byte (including `.`, `/`, `_`, NUL)
+/// becomes `%XX`; the empty id is `_` (which no escaped id can be); names longer than
+/// 120 characters keep a prefix and gain `~` and a hash (which no short name contains).
+pub fn escape_lot(lot: &str) -> String {
+    if lot.is_empty() {
+        return "_".into();
+    }
+    let mut s = String::with_capacity(lot.len());
+    for b in lot.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if s.len() > 120 {
+        let mut cut = 80;
+        while s.as_bytes()[cut - 1] == b'%' || s.as_bytes()[cut - 2] == b'%' {
+            cut -= 1;
+        }
+        let h = hex(&Sha256::digest(lot.as_bytes())[..8]);
+        s = format!("{}~{h}", &s[..cut]);
+    }
+    s
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// One committed file version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub seq: u64,
+    pub file_id: String,
+    pub source_path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub lot_id: String,
+    pub lot_dir: String,
+    pub ingested_at: i64,
+    /// Rows per table.
+    pub rows: BTreeMap<String, u64>,
+    /// Parquet files, relative to the lake root.
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    pub seq: u64,
+    pub source_path: String,
+    pub sha256: String,
+    pub error: String,
+    pub at: i64,
+}
+
+/// What `ingest` did with one input.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Ingested { path: String, file_id: String, rows: BTreeMap<String, u64>, replaced: Option<String> },
+    Unchanged { path: String, file_id: String },
+    Quarantined { path: String, error: String },
+}
+
+/// The lake's committed state, read from the manifest directory.
+#[derive(Debug, Default, Clone)]
+pub struct Manifest {
+    /// Live entries: the newest per source path.
+    pub live: Vec<ManifestEntry>,
+    /// Entries superseded by a newer version of the same path.
+    pub superseded: Vec<ManifestEntry>,
+    pub quarantine: Vec<QuarantineEntry>,
+    pub max_seq: u64,
+}
+
+impl Manifest {
+    pub fn load(lake: &Path) -> io::Result<Manifest> {
+        let mut all: Vec<ManifestEntry> = Vec::new();
+        let mut m = Manifest::default();
+        for (dir, is_q) in [("_manifest", false), ("_quarantine", true)] {
+            let d = lake.join(dir);
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd {
+                let p = e?.path();
+                if p.extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
+                let text = fs::read(&p)?;
+                if is_q {
+                    if let Ok(q) = serde_json::from_slice::<QuarantineEntry>(&text) {
+                        m.max_seq = m.max_seq.max(q.seq);
+                        m.quarantine.push(q);
+                    }
+                } else {
+                    let e: ManifestEntry = serde_json::from_slice(&text)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display())))?;
+                    m.max_seq = m.max_seq.max(e.seq);
+                    all.push(e);
+                }
+            }
+        }
+        all.sort_by_key(|e| e.seq);
+        let mut newest: HashMap<String, usize> = HashMap::new();
+        for (i, e) in all.iter().enumerate() {
+            newest.insert(e.source_path.clone(), i);
+        }
+        for (i, e) in all.into_iter().enumerate() {
+            if newest.get(&e.source_path) == Some(&i) {
+                m.live.push(e);
+            } else {
+                m.superseded.push(e);
+            }
+        }
+        m.quarantine.sort_by_key(|q| q.seq);
+        Ok(m)
+    }
+
+    /// Committed Parquet files of a table, relative to the lake root.
+    pub fn table_files(&self, table: &str) -> Vec<String> {
+        let prefix = format!("{table}/");
+        let mut v: Vec<String> = self.live.iter().flat_map(|e| e.files.iter().filter(|f| f.starts_with(&prefix)).cloned()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+    pub fn rows(&self, table: &str) -> u64 {
+        self.live.iter().map(|e| e.rows.get(table).copied().unwrap_or(0)).sum()
+    }
+}
+
+/// The writer's exclusive lock. Readers never take it. A lock left by a killed writer
+/// (its pid no longer runs) is taken over.
+pub struct LakeLock {
+    path: PathBuf,
+}
+
+impl LakeLock {
+    pub fn acquire(lake: &Path) -> io::Result<LakeLock> {
+        fs::create_dir_all(lake)?;
+        let path = lake.join("_lock");
+        for _ in 0..3 {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    writeln!(f, "{}", std::process::id())?;
+                    f.sync_all()?;
+                    return Ok(LakeLock { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let pid = fs::read_to_string(&path).unwrap_or_default().trim().parse::<u32>().ok();
+                    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists() && p != std::process::id());
+                    if alive {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!(
+                                "the lake {} is being written by process {} (lock file {})",
+                                lake.display(),
+                                pid.unwrap(),
+                                path.display()
+                            ),
+                        ));
+                    }
+                    // Stale: its writer is gone.
+                    let _ = fs::remove_file(&path);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!("could not take the lock {}", path.display())))
+    }
+}
+
+impl Drop for LakeLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Writes a file's tables into a staging directory.
+struct StagingSink {
+    dir: PathBuf,
+    writers: HashMap<&'static str, ArrowWriter<fs::File>>,
+    lot_dir: String,
+    lot_id: String,
+}
+
+fn props(table: &Table) -> WriterProperties {
+    // Snappy decodes fastest of the widely readable codecs; large row groups for the big
+    // scan table, statistics per page so that filters on test_num/part_seq prune.
+    let rg = if table.name == "results" { 1 << 20 } else { 1 << 17 };
+    WriterProperties::builder()
+        .set_compression(PqCompression::SNAPPY)
+        .set_max_row_group_row_count(Some(rg))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("yieldlake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+impl BatchSink for StagingSink {
+    fn start(&mut self, lot_id: &str) -> io::Result<()> {
+        self.lot_id = lot_id.to_string();
+        self.lot_dir = escape_lot(lot_id);
+        Ok(())
+    }
+    fn write(&mut self, table: &'static Table, batch: RecordBatch) -> io::Result<()> {
+        if !self.writers.contains_key(table.name) {
+            let f = fs::File::create(self.dir.join(format!("{}.parquet", table.name)))?;
+            let w = ArrowWriter::try_new(f, table.arrow_schema(), Some(props(table))).map_err(io::Error::other)?;
+            self.writers.insert(table.name, w);
+        }
+        self.writers.get_mut(table.name).unwrap().write(&batch).map_err(io::Error::other)
+    }
+}
+
+/// Options for one ingest run.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+/// Summary of an ingest run.
+#[derive(Debug, Default, Serialize)]
+pub struct IngestReport {
+    pub outcomes: Vec<Outcome>,
+    pub ingested: usize,
+    pub unchanged: usize,
+    pub quarantined: usize,
+    pub input_bytes: u64,
+    pub seconds: f64,
+}
+
+/// Expands files, directories (recursively) and glob patterns into input files.
+pub fn expand_inputs(inputs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        let s = p.to_string_lossy();
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() || s == "-" {
+            out.push(p.clone());
+        } else if s.contains(['*', '?', '[']) {
+            let before = out.len();
+            glob_expand(&s, &mut out)?;
+            if out.len() == before {
+                return Err(io::Error::new(io::ErrorKind::NotFound, format!("no file matches {s}")));
+            }
+        } else {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{s}: no such file or directory")));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(d: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut v: Vec<_> = fs::read_dir(d)?.collect::<Result<_, _>>()?;
+    v.sort_by_key(|e| e.path());
+    for e in v {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if !(name.ends_with(".json") || name.ends_with(".md") || name.ends_with(".txt") || name == "REGENERATE") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Minimal glob: `*`, `?` within path components.
+fn glob_expand(pattern: &str, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    fn matches(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], s) || (!s.is_empty() && matches(p, &s[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    let (base, comps): (PathBuf, Vec<&str>) = if let Some(rest) = pattern.strip_prefix('/') {
+        (PathBuf::from("/"), rest.split('/').collect())
+    } else {
+        (PathBuf::from("."), pattern.split('/').collect())
+    };
+    let mut cur = vec![base];
+    for (i, c) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let mut next = Vec::new();
+        for d in &cur {
+            if !c.contains(['*', '?']) {
+                let p = d.join(c);
+                if p.exists() {
+                    next.push(p);
+                }
+                continue;
+            }
+            let Ok(rd) = fs::read_dir(d) else { continue };
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if matches(c.as_bytes(), n.as_bytes()) && (last || e.path().is_dir()) {
+                    next.push(e.path());
+                }
+            }
+        }
+        cur = next;
+    }
+    for p in cur {
+        let p = p.strip_prefix("./").map(Path::to_path_buf).unwrap_or(p);
+        if p.is_dir() { walk(&p, out)? } else { out.push(p) }
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent()
+        && let Ok(f) = fs::File::open(d)
+    {
+        let _ = f.sync_all();
+    }
+    Ok(())
+}
+
+/// An open lake for writing.
+pub struct Lake {
+    pub root: PathBuf,
+    _lock: LakeLock,
+    state: Mutex<Manifest>,
+}
+
+impl Lake {
+    /// Takes the writer lock, then removes whatever a crashed writer left behind:
+    /// staging directories, Parquet files no live entry references, superseded entries.
+    pub fn open_for_write(root: &Path) -> io::Result<Lake> {
+        let lock = LakeLock::acquire(root)?;
+        for d in ["_manifest", "_quarantine", "_staging"] {
+            fs::create_dir_all(root.join(d))?;
+        }
+        let m = Manifest::load(root)?;
+        let _ = fs::remove_dir_all(root.join("_staging"));
+        fs::create_dir_all(root.join("_staging"))?;
+        for d in ["_manifest", "_quarantine"] {
+            for e in fs::read_dir(root.join(d))?.flatten() {
+                if e.path().to_string_lossy().ends_with(".tmp") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        let referenced: HashSet<&String> = m.live.iter().flat_map(|e| e.files.iter()).collect();
+        for t in schema::TABLES {
+            let td = root.join(t.name);
+            let Ok(rd) = fs::read_dir(&td) else { continue };
+            for lot in rd.flatten() {
+                let Ok(files) = fs::read_dir(lot.path()) else { continue };
+                for f in files.flatten() {
+                    let rel = f.path().strip_prefix(root).unwrap().to_string_lossy().to_string();
+                    if !referenced.contains(&rel) {
+                        let _ = fs::remove_file(f.path());
+                    }
+                }
+                let _ = fs::remove_dir(lot.path()); // only if empty
+            }
+        }
+        for e in &m.superseded {
+            let _ = fs::remove_file(root.join("_manifest").join(format!("{:012}-{}.json", e.seq, e.file_id)));
+        }
+        let m = Manifest { superseded: vec![], ..m };
+        Ok(Lake { root: root.to_path_buf(), _lock: lock, state: Mutex::new(m) })
+    }
+
+    pub fn manifest(&self) -> Manifest {
+        self.state.lock().unwrap().clone()
+    }
+
+    /// Ingests files in parallel; every input ends ingested, unchanged or quarantined.
+    pub fn ingest(&self, inputs: &[PathBuf], opts: &IngestOptions, on_done: &(dyn Fn(&Outcome, u64) + Sync)) -> IngestReport {
+        let start = std::time::Instant::now();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build().expect("thread pool");
+        let outcomes: Vec<(Outcome, u64)> = pool.install(|| {
+            use rayon::prelude::*;
+            inputs
+                .par_iter()
+                .map(|p| {
+                    let size = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                    let o = self.ingest_one(p);
+                    on_done(&o, size);
+                    (o, size)
+                })
+                .collect()
+        });
+        let mut rep = IngestReport { seconds: start.elapsed().as_secs_f64(), ..Default::default() };
+        for (o, size) in outcomes {
+            rep.input_bytes += size;
+            match &o {
+                Outcome::Ingested { .. } => rep.ingested += 1,
+                Outcome::Unchanged { .. } => rep.unchanged += 1,
+                Outcome::Quarantined { .. } => rep.quarantined += 1,
+            }
+            rep.outcomes.push(o);
+        }
+        rep
+    }
+
+    fn quarantine(&self, source: &str, sha: &str, error: String) -> Outcome {
+        let mut st = self.state.lock().unwrap();
+        st.max_seq += 1;
+        let q =
+            QuarantineEntry { seq: st.max_seq, source_path: source.to_string(), sha256: sha.to_string(), error: error.clone(), at: now() };
+        let name = format!("{:012}-{}.json", q.seq, &sha.get(..16).unwrap_or("unreadable"));
+        let _ = write_atomic(&self.root.join("_quarantine").join(name), &serde_json::to_vec_pretty(&q).unwrap());
+        st.quarantine.push(q);
+        Outcome::Quarantined { path: source.to_string(), error }
+    }
+
+    fn ingest_one(&self, path: &Path) -> Outcome {
+        let source = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().to_string();
+        let (sha, size) = match sha256_file(path) {
+            Ok(x) => x,
+            Err(e) => return self.quarantine(&source, "", format!("{}: {e}", path.display())),
+        };
+        let file_id = sha[..16].to_string();
+        {
+            let st = self.state.lock().unwrap();
+            if let Some(e) = st.live.iter().find(|e| e.sha256 == sha) {
+                return Outcome::Unchanged { path: source, file_id: e.file_id.clone() };
+            }
+        }
+        let staging = self.root.join("_staging").join(&file_id);
+        let _ = fs::remove_dir_all(&staging);
+        if let Err(e) = fs::create_dir_all(&staging) {
+            return self.quarantine(&source, &sha, e.to_string());
+        }
+        let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
+        let mut sink = StagingSink { dir: staging.clone(), writers: HashMap::new(), lot_dir: String::new(), lot_id: String::new() };
+        let res = StdfReader::open(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
+        let rows = match res {
+            Ok(rows) => rows,
+            Err(e) => {
+                drop(sink);
+                let _ = fs::remove_dir_all(&staging);
+                return self.quarantine(&source, &sha, e.to_string());
+            }
+        };
+        // Close the Parquet files, then move them into the table directories.
+        let mut files = Vec::new();
+        for (t, w) in sink.writers.drain() {
+            if let Err(e) = w.into_inner().map_err(io::Error::other).and_then(|f| f.sync_all()) {
+                let _ = fs::remove_dir_all(&staging);
+                return self.quarantine(&source, &sha, format!("writing {t}: {e}"));
+            }
+            files.push(t);
+        }
+        files.sort();
+        let mut rel_files = Vec::new();
+        for t in &files {
+            let rel = format!("{t}/lot={}/{file_id}.parquet", sink.lot_dir);
+            let dst = self.root.join(&rel);
+            if let Err(e) = fs::create_dir_all(dst.parent().unwrap()).and_then(|_| fs::rename(staging.join(format!("{t}.parquet")), &dst)) {
+                let _ = fs::remove_dir_all(&staging);
+                return self.quarantine(&source, &sha, format!("placing {rel}: {e}"));
+            }
+            rel_files.push(rel);
+        }
+        let _ = fs::remove_dir_all(&staging);
+        // Commit: the manifest entry's rename makes the version visible.
+        let mut st = self.state.lock().unwrap();
+        // The same bytes may have been committed meanwhile from another path (same file_id,
+        // so the files just placed are identical): keep one entry.
+        if let Some(e) = st.live.iter().find(|e| e.sha256 == meta.sha256) {
+            return Outcome::Unchanged { path: source, file_id: e.file_id.clone() };
+        }
+        st.max_seq += 1;
+        let entry = ManifestEntry {
+            seq: st.max_seq,
+            file_id: file_id.clone(),
+            source_path: source.clone(),
+            sha256: sha,
+            size,
+            lot_id: sink.lot_id.clone(),
+            lot_dir: sink.lot_dir.clone(),
+            ingested_at: meta.ingested_at,
+            rows: rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            files: rel_files,
+        };
+        let name = format!("{:012}-{file_id}.json", entry.seq);
+        if let Err(e) = write_atomic(&self.root.join("_manifest").join(&name), &serde_json::to_vec_pretty(&entry).unwrap()) {
+            drop(st);
+            return self.quarantine(&source, &entry.sha256, format!("committing: {e}"));
+        }
+        // The older version of the same path, if any, is now superseded: remove it.
+        let mut replaced = None;
+        if let Some(i) = st.live.iter().position(|e| e.source_path == source) {
+            let old = st.live.remove(i);
+            for f in &old.files {
+                let _ = fs::remove_file(self.root.join(f));
+            }
+            let _ = fs::remove_file(self.root.join("_manifest").join(format!("{:012}-{}.json", old.seq, old.file_id)));
+            replaced = Some(old.file_id);
+        }
+        st.live.push(entry);
+        Outcome::Ingested { path: source, file_id, rows: rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(), replaced }
+    }
+}
