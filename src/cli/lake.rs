@@ -264,3 +264,13 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn write_schemas(out: &Path) -> Result<ExitCode> {
+    std::fs::create_dir_all(out)?;
+    for t in schema::TABLES {
+        let p = out.join(format!("{}.json", t.name));
+        std::fs::write(&p, schema::schema_file_text(t))?;
+        println!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

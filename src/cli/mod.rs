@@ -65,6 +65,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
+    Schemas {
+        #[arg(long, default_value = "schemas")]
+        out: PathBuf,
+    },
     /// Run the main job end to end on the bundled sample data.
     Demo {
         /// Where the demo writes its files.
@@ -93,6 +98,7 @@ pub fn main() -> ExitCode {
         Cmd::Generate(args) => synth::run(args),
         Cmd::Demo { out } => demo::run(out),
         Cmd::Ingest(a) => lake::ingest(a, json_logs),
+        Cmd::Schemas { out } => lake::write_schemas(&out),
         Cmd::Sql(a) => lake::sql(a),
         Cmd::Tables { lake: l, json } => lake::tables(&l, json),
     };

@@ -431,3 +431,10 @@ impl Table {
         })
     }
 }
+
+/// The exact text of `schemas/<table>.json`.
+pub fn schema_file_text(t: &Table) -> String {
+    let mut s = serde_json::to_string_pretty(&t.json()).expect("serialisable");
+    s.push('\n');
+    s
+}

@@ -6,5 +6,16 @@ mod common;
 mod corpus;
 mod generate;
 mod hostile;
+mod lake;
 mod resolver;
 mod roundtrip;
+
+/// Every file below a directory (used by several modules).
+pub fn generate_walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { v.extend(generate_walk(&p)) } else { v.push(p) }
+    }
+    v
+}
