@@ -26,7 +26,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn run(out: PathBuf) -> Result<ExitCode> {
-    println!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump\n");
+    println!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL\n");
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {
         profile: Profile::All,
@@ -115,6 +115,48 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     let ws = rep.files.iter().find(|g| g.path.to_string_lossy().contains("auto-ic-ws")).unwrap();
     println!("\n4. the first PTRs of {} (yieldlake dump --type PTR --limit 3):\n", ws.path.display());
     super::inspect::dump(&ws.path, &["PTR".to_string()], false, Some(3))?;
-    println!("\nNext: yieldlake info {}/auto-ic-ws/*.stdf, or yieldlake dump --json FILE", out.display());
+
+    let lake = out.join("lake");
+    let inputs: Vec<PathBuf> = rep.files.iter().map(|g| g.path.clone()).collect();
+    let lk = crate::lake::Lake::open_for_write(&lake)?;
+    let ir = lk.ingest(&inputs, &crate::lake::IngestOptions::default(), &|_, _| {});
+    drop(lk);
+    println!(
+        "\n5. ingested {} files into the Parquet lake {} ({} quarantined, {:.2} s)",
+        ir.ingested,
+        lake.display(),
+        ir.quarantined,
+        ir.seconds
+    );
+    let queries = [
+        (
+            "yield per wafer (yieldlake sql over the final_parts view)",
+            "SELECT wafer_id, count(*) AS dies, sum(CASE WHEN passed THEN 1 ELSE 0 END) AS pass, round(100.0 * avg(CASE WHEN passed THEN 1.0 ELSE 0.0 END), 2) AS yield_pct FROM final_parts WHERE wafer_id IS NOT NULL GROUP BY wafer_id ORDER BY wafer_id",
+        ),
+        (
+            "hard-bin Pareto of the wafer-sort lot",
+            "SELECT hard_bin, count(*) AS dies FROM final_parts p JOIN files f ON p.file_id = f.file_id WHERE f.stage = 'wafer_sort' AND f.lot_id = 'YL2026-01' GROUP BY hard_bin ORDER BY dies DESC",
+        ),
+        (
+            "Cpk of three tests on wafer 1 (results_final view, cpk and robust_sigma functions)",
+            "SELECT test_name, count(*) AS n, round(avg(result), 9) AS mean, round(robust_sigma(result), 9) AS robust_sigma, round(cpk(avg(result), stddev(result), min(lo_limit), max(hi_limit)), 2) AS cpk FROM results_final WHERE wafer_id = 'YL2026-01-W01' AND test_num IN (1000, 1020, 1050) GROUP BY test_name ORDER BY test_name",
+        ),
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let ctx = crate::lake::catalog::session(&lake).await?;
+        for (i, (title, q)) in queries.iter().enumerate() {
+            println!("\n{}. {title}:\n   {q}\n", 6 + i);
+            let batches = crate::lake::catalog::query(&ctx, q, false).await?.collect().await?;
+            println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+        }
+        anyhow::Ok(())
+    })?;
+    println!(
+        "\nNext: yieldlake sql --lake {} (a prompt), yieldlake tables --lake {}, yieldlake info {}/auto-ic-ws/*.stdf",
+        lake.display(),
+        lake.display(),
+        out.display()
+    );
     Ok(if mismatches == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

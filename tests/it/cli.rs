@@ -61,3 +61,16 @@ fn dump_filters_types_and_reads_stdin() {
     let t = String::from_utf8(text.stdout).unwrap();
     assert!(t.starts_with("MIR: SETUP_T=1700000000") && t.contains("LOT_ID=LOT-Ä1"), "{t}");
 }
+
+/// The README's one-command demo runs end to end and agrees with its ground truth.
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().current_dir(env!("CARGO_MANIFEST_DIR")).args(["demo", "--out"]).arg(dir.path().join("demo")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("byte-identical to the committed sample-data/"), "{text}");
+    assert!(!text.contains("MISMATCH"), "{text}");
+    assert!(text.contains("ingested 26 files") && text.contains("0 quarantined"), "{text}");
+    assert!(text.contains("| YL2026-01-W01 |"), "{text}");
+}

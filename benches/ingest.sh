@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Ingest throughput and peak RSS on a ~1 GB PTR-heavy wafer-sort file, against
+# stdf-convert (converting the same file to Arrow tables) and pystdf (reading it),
+# plus two files on two cores against one. Ratios come from this one run.
+#   bash benches/ingest.sh            (PYTHON defaults to .venv/bin/python: run .ci/run once, or
+#                                      python3 -m venv .venv && .venv/bin/pip install -r .ci/requirements.txt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+cargo build --release --quiet
+BIN=target/release/yieldlake
+D=target/bench-data/ingest
+mkdir -p "$D"
+gen() { # dir seed
+  if ! ls "$D/$1"/*.stdf >/dev/null 2>&1; then
+    "$BIN" generate --profile auto-ic-ws --out "$D/$1" --wafers 1 --scale 270 --seed "$2" --quiet
+  fi
+  ls "$D/$1"/*.stdf
+}
+A=$(gen a 1)
+B=$(gen b 2)
+SIZE=$(stat -c %s "$A")
+measure() { # label, command...
+  local label=$1; shift
+  /usr/bin/time -o "$D/time.$label" -f "%e %M" "$@" > "$D/out.$label" 2>&1 || { echo "$label failed:"; cat "$D/out.$label"; exit 1; }
+}
+rm -rf "$D/lake1" "$D/lake2"
+sync
+measure one   "$BIN" ingest "$A" --lake "$D/lake1" --threads 1
+measure two   "$BIN" ingest "$A" "$B" --lake "$D/lake2" --threads 2
+measure conv  "$PY" -c "import stdf_convert,sys; t=stdf_convert.tables(sys.argv[1]); print(sum(x.num_rows for x in t.values()))" "$A"
+# pystdf reads ~4 MB/s: time it on the first 50 MB of the same file.
+head -c 50000000 "$A" > "$D/slice50.stdf"
+measure py "$PY" -c "
+import sys
+from pystdf.IO import Parser
+class S:
+    def after_send(self, d, r): pass
+p = Parser(inp=open(sys.argv[1], 'rb')); p.addSink(S())
+try:
+    p.parse()
+except Exception:
+    pass  # the slice ends mid-record
+" "$D/slice50.stdf"
+"$PY" - "$SIZE" "$D" <<'PYEOF'
+import sys
+size, d = int(sys.argv[1]), sys.argv[2]
+def t(label):
+    e, kb = open(f"{d}/time.{label}").read().split()
+    return float(e), int(kb) / 1024
+one, one_rss = t("one"); two, two_rss = t("two"); conv, conv_rss = t("conv"); py, _ = t("py")
+mb = size / 1e6
+print(f"input: {mb:.0f} MB uncompressed STDF (auto-ic-ws, ~36 M results)")
+print(f"yieldlake ingest, 1 file, 1 thread : {mb/one:7.1f} MB/s  {one:6.2f} s  peak RSS {one_rss:6.0f} MB")
+print(f"yieldlake ingest, 2 files, 2 threads: {2*mb/two:7.1f} MB/s  {two:6.2f} s  peak RSS {two_rss:6.0f} MB")
+print(f"stdf-convert to Arrow (same file)   : {mb/conv:7.1f} MB/s  {conv:6.2f} s  peak RSS {conv_rss:6.0f} MB")
+print(f"pystdf read (first 50 MB)           : {50/py:7.1f} MB/s")
+print(f"ratio ingest-to-lake / stdf-convert-to-Arrow = {conv/one:.2f}x   (target >= 3x)")
+print(f"ratio 2 files on 2 cores / 1 file on 1 core = {(2*mb/two)/(mb/one):.2f}x   (target >= 1.8x)")
+print(f"ratio ingest / pystdf read = {(mb/one)/(50/py):.0f}x")
+print(f"peak RSS per ingest worker: {one_rss:.0f} MB   (target <= 300 MB whatever the file size)")
+PYEOF

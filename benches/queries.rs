@@ -1,0 +1,129 @@
+//! The query suite on a lake of at least 100 M results: our DataFusion session against
+//! DuckDB reading the same Parquet files, with the same SQL text (the views are defined
+//! identically in both). Prints best-of-3 seconds per query and the ratio.
+//!
+//! `cargo bench --bench queries` (env: BENCH_RESULTS_M=100, PYTHON=.venv/bin/python).
+//! The lake is built once under target/bench-data/query-lake and reused.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use yieldlake::generate::{GenOptions, Profile, generate};
+use yieldlake::lake::{IngestOptions, Lake, Manifest, catalog};
+use yieldlake::stdf::{ByteOrder, Compression};
+
+const QUERIES: &[(&str, &str)] = &[
+    (
+        "yield per wafer",
+        "SELECT lot_id, wafer_id, count(*) AS dies, avg(CASE WHEN passed THEN 1.0 ELSE 0.0 END) AS yield \
+         FROM final_parts WHERE wafer_id IS NOT NULL GROUP BY lot_id, wafer_id ORDER BY lot_id, wafer_id",
+    ),
+    ("bin Pareto per lot", "SELECT lot_id, hard_bin, count(*) AS n FROM final_parts GROUP BY lot_id, hard_bin ORDER BY lot_id, n DESC"),
+    (
+        "per-test mean, sd, Cpk per wafer",
+        "SELECT wafer_id, test_num, avg(result) AS mean, stddev(result) AS sd, \
+         least(max(hi_limit) - avg(result), avg(result) - min(lo_limit)) / (3 * stddev(result)) AS cpk \
+         FROM results_final GROUP BY wafer_id, test_num ORDER BY wafer_id, test_num",
+    ),
+    (
+        "results_final for one test",
+        "SELECT count(*) AS n, avg(result) AS mean, min(result) AS lo, max(result) AS hi FROM results_final WHERE test_num = 1100",
+    ),
+];
+
+fn main() {
+    let want_m: u64 = std::env::var("BENCH_RESULTS_M").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let lake = root.join("query-lake");
+    let have = Manifest::load(&lake).map(|m| m.rows("results")).unwrap_or(0);
+    if have < want_m * 1_000_000 {
+        let _ = std::fs::remove_dir_all(&lake);
+        let input = root.join("query-input");
+        let _ = std::fs::remove_dir_all(&input);
+        // ~36 M results per wafer at scale 270 (810 k dies x 44 results).
+        let wafers = (want_m as f64 / 35.0).ceil() as u32;
+        println!("building a lake of >= {want_m} M results: {wafers} wafers of ~1 GB ...");
+        let t = Instant::now();
+        let rep = generate(
+            &GenOptions {
+                profile: Profile::AutoIcWs,
+                out: input.clone(),
+                lots: 1,
+                wafers,
+                seed: 77,
+                scale: 270.0,
+                order: ByteOrder::Little,
+                compression: Compression::None,
+                sites: None,
+                tests: None,
+            },
+            |_| {},
+        )
+        .unwrap();
+        let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
+        let lk = Lake::open_for_write(&lake).unwrap();
+        let r = lk.ingest(&files, &IngestOptions { threads: 2 }, &|_, _| {});
+        assert_eq!(r.ingested, files.len());
+        drop(lk);
+        let _ = std::fs::remove_dir_all(&input);
+        println!("built in {:.0} s", t.elapsed().as_secs_f64());
+    }
+    let m = Manifest::load(&lake).unwrap();
+    println!("lake: {} results, {} parts, {} files", m.rows("results"), m.rows("parts"), m.live.len());
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let ctx = rt.block_on(catalog::session(&lake)).unwrap();
+    let mut ours = Vec::new();
+    for (name, q) in QUERIES {
+        let mut best = f64::MAX;
+        let mut rows = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let b = rt.block_on(async { catalog::query(&ctx, q, false).await.unwrap().collect().await.unwrap() });
+            best = best.min(t.elapsed().as_secs_f64());
+            rows = b.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        ours.push((name, best, rows));
+    }
+
+    let python = std::env::var("PYTHON")
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python").display().to_string());
+    let mut script = String::from("import duckdb, json, sys, time\ncon = duckdb.connect()\nlake = sys.argv[1]\n");
+    script.push_str("for t in ['parts', 'results']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n");
+    for (name, _, sql) in catalog::VIEWS {
+        script.push_str(&format!("con.execute({:?})\n", format!("CREATE VIEW {name} AS {sql}")));
+    }
+    script.push_str("out = []\nfor q in json.loads(sys.argv[2]):\n    best = 1e9\n    for _ in range(3):\n        t = time.perf_counter(); r = con.execute(q).fetchall(); best = min(best, time.perf_counter() - t)\n    out.append([best, len(r)])\nprint(json.dumps(out))\n");
+    let qs = serde_json::to_string(&QUERIES.iter().map(|q| q.1).collect::<Vec<_>>()).unwrap();
+    let duck: Option<Vec<(f64, usize)>> = std::process::Command::new(&python)
+        .args(["-c", &script])
+        .arg(&lake)
+        .arg(&qs)
+        .output()
+        .ok()
+        .filter(|o| {
+            o.status.success() || {
+                eprintln!("duckdb failed: {}", String::from_utf8_lossy(&o.stderr));
+                false
+            }
+        })
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+    println!("{:<34} {:>10} {:>10} {:>8}  rows", "query (best of 3)", "DataFusion", "DuckDB", "ratio");
+    for (i, (name, t, rows)) in ours.iter().enumerate() {
+        match &duck {
+            Some(d) => {
+                let (td, rd) = d[i];
+                println!(
+                    "{:<34} {:>9.3}s {:>9.3}s {:>7.2}x  {rows}{}",
+                    name,
+                    t,
+                    td,
+                    t / td,
+                    if rd == *rows { "" } else { "  (row counts differ!)" }
+                );
+            }
+            None => println!("{:<34} {:>9.3}s {:>10}", name, t, "n/a"),
+        }
+    }
+    println!("(ratio = our time / DuckDB's; target <= 1.0 per query)");
+}
