@@ -132,21 +132,8 @@ pub fn dump(file: &Path, types: &[String], json: bool, limit: Option<u64>) -> Re
         if json {
             line.push_str("{\"rec\":");
             crate::stdf::types::json_str(&code, &mut line);
-            line.push_str(&format!(",\"index\":{},\"offset\":{},\"fields\":{{", raw.index, raw.offset));
-            let mut first = true;
-            rec.visit(&mut |name, v| {
-                if let Some(v) = v {
-                    if !first {
-                        line.push(',');
-                    }
-                    first = false;
-                    line.push('"');
-                    line.push_str(&name.to_ascii_uppercase());
-                    line.push_str("\":");
-                    v.json(&mut line);
-                }
-            });
-            line.push('}');
+            line.push_str(&format!(",\"index\":{},\"offset\":{},\"fields\":", raw.index, raw.offset));
+            rec.fields_json(&mut line, false);
             if !rec.extra().is_empty() && rec.record_type() != RecordType::Unknown {
                 line.push_str(",\"extra_bytes\":");
                 line.push_str(&rec.extra().len().to_string());

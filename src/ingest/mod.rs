@@ -5,15 +5,14 @@
 //! file: only the per-part and per-test tables are held until the end of the file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use arrow::record_batch::RecordBatch;
 
 use crate::lake::rows::Rows;
 use crate::lake::schema::{self, Table};
-use crate::stdf::records::{self as r, PassFail, Record, RecordType, count};
+use crate::stdf::records::{self as r, PassFail, Record, count};
 use crate::stdf::resolve::{TestKind, TestResolver};
-use crate::stdf::types::Show;
+use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
 
 /// Where finished batches go (the lake's Parquet writers, or a test's memory).
@@ -116,31 +115,45 @@ fn own(c: &Option<Cn<'_>>) -> Option<String> {
 
 fn json_fields(rec: &Record<'_>, out: &mut String) {
     out.clear();
-    out.push('{');
-    let mut first = true;
-    rec.visit(&mut |name, v| {
-        if let Some(v) = v {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push('"');
-            out.push_str(&name.to_ascii_uppercase());
-            out.push_str("\":");
-            v.json(out);
-        }
-    });
-    if !rec.extra().is_empty() && rec.record_type() != RecordType::Unknown {
-        if !first {
-            out.push(',');
-        }
-        out.push_str("\"_extra_hex\":\"");
-        for b in rec.extra() {
-            let _ = write!(out, "{b:02x}");
-        }
-        out.push('"');
-    }
-    out.push('}');
+    rec.fields_json(out, true);
+}
+
+/// One `results` row (a PTR, or one MPR pin).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn result_row(
+    res: &mut Rows,
+    part: Option<u32>,
+    key: u32,
+    test_num: Option<u32>,
+    head: Option<u8>,
+    site: Option<u8>,
+    kind: u32,
+    pin: Option<u16>,
+    value: Option<f32>,
+    fl: r::TestFlags,
+    lim: &crate::stdf::resolve::Limits,
+) {
+    res.row()
+        .u32(part)
+        .u32(Some(key))
+        .u32(Some(test_num.unwrap_or(0)))
+        .key(key)
+        .u8(Some(head.unwrap_or(1)))
+        .u8(Some(site.unwrap_or(1)))
+        .key(kind)
+        .u16(pin)
+        .f32(value)
+        .u8(Some(fl.test_flg))
+        .u8(Some(fl.parm_flg))
+        .bool(fl.passed())
+        .bool(Some(!fl.result_invalid() && value.is_some()))
+        .bool(Some(fl.alarm()))
+        .f32(lim.lo_limit)
+        .f32(lim.hi_limit)
+        .key(key)
+        .i8(lim.res_scal)
+        .end();
 }
 
 /// The per-file assembly state.
@@ -175,10 +188,7 @@ struct Assembler<'s> {
     sites: Vec<r::Sdr<'static>>,
     tsr: HashMap<u32, Tsr>,
     rec_counts: HashMap<(u8, u8), u64>,
-    extra_bytes: BTreeMap<&'static str, u64>,
-    orphan_prr: u64,
-    reopened: u64,
-    bps: i64,
+    problems: Problems,
     scratch: String,
 }
 
@@ -267,9 +277,7 @@ impl<'s> Assembler<'s> {
 
     fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: Record<'_>) -> std::io::Result<()> {
         *self.rec_counts.entry((typ, sub)).or_default() += 1;
-        if !rec.extra().is_empty() && !matches!(rec, Record::Unknown(_)) {
-            *self.extra_bytes.entry(rec.code()).or_default() += 1;
-        }
+        self.problems.record(&rec);
         match rec {
             Record::Far(f) => {
                 self.cpu_type = f.cpu_type;
@@ -299,26 +307,7 @@ impl<'s> Assembler<'s> {
                     self.result_count[ps as usize] += 1;
                 }
                 let res = self.results.as_mut().unwrap();
-                res.row()
-                    .u32(part)
-                    .u32(Some(key))
-                    .u32(Some(p.test_num.unwrap_or(0)))
-                    .key(key)
-                    .u8(Some(p.head_num.unwrap_or(1)))
-                    .u8(Some(p.site_num.unwrap_or(1)))
-                    .key(0)
-                    .u16(None)
-                    .f32(p.result)
-                    .u8(Some(fl.test_flg))
-                    .u8(Some(fl.parm_flg))
-                    .bool(fl.passed())
-                    .bool(Some(!fl.result_invalid() && p.result.is_some()))
-                    .bool(Some(fl.alarm()))
-                    .f32(lim.lo_limit)
-                    .f32(lim.hi_limit)
-                    .key(key)
-                    .i8(lim.res_scal)
-                    .end();
+                result_row(res, part, key, p.test_num, p.head_num, p.site_num, 0, None, p.result, fl, &lim);
                 if res.len() >= BATCH {
                     self.flush(&schema::RESULTS, true)?;
                 }
@@ -335,26 +324,8 @@ impl<'s> Assembler<'s> {
                 let res = self.results.as_mut().unwrap();
                 for i in 0..n.max(1) {
                     let v = m.rtn_rslt.as_ref().and_then(|a| a.get(i));
-                    res.row()
-                        .u32(part)
-                        .u32(Some(key))
-                        .u32(Some(m.test_num.unwrap_or(0)))
-                        .key(key)
-                        .u8(Some(m.head_num.unwrap_or(1)))
-                        .u8(Some(m.site_num.unwrap_or(1)))
-                        .key(1)
-                        .u16(pins.as_ref().and_then(|p| p.get(i).copied()))
-                        .f32(v)
-                        .u8(Some(fl.test_flg))
-                        .u8(Some(fl.parm_flg))
-                        .bool(fl.passed())
-                        .bool(Some(!fl.result_invalid() && v.is_some()))
-                        .bool(Some(fl.alarm()))
-                        .f32(lim.lo_limit)
-                        .f32(lim.hi_limit)
-                        .key(key)
-                        .i8(lim.res_scal)
-                        .end();
+                    let pin = pins.as_ref().and_then(|p| p.get(i).copied());
+                    result_row(res, part, key, m.test_num, m.head_num, m.site_num, 1, pin, v, fl, &lim);
                 }
                 if res.len() >= BATCH {
                     self.flush(&schema::RESULTS, true)?;
@@ -400,7 +371,7 @@ impl<'s> Assembler<'s> {
             Record::Pir(p) => {
                 let k = p.head_num.unwrap_or(1) as usize * 256 + p.site_num.unwrap_or(1) as usize;
                 if self.open[k] != NO_PART {
-                    self.reopened += 1;
+                    self.problems.reopened_pir += 1;
                 }
                 self.open[k] = self.parts_opened;
                 self.parts_opened += 1;
@@ -411,7 +382,7 @@ impl<'s> Assembler<'s> {
                 let seq = if self.open[k] != NO_PART {
                     std::mem::replace(&mut self.open[k], NO_PART)
                 } else {
-                    self.orphan_prr += 1;
+                    self.problems.orphan_prr += 1;
                     self.parts_opened += 1;
                     self.result_count.push(0);
                     self.parts_opened - 1
@@ -537,11 +508,8 @@ impl<'s> Assembler<'s> {
                 }
             }
             other => {
-                match &other {
-                    Record::Bps(_) => self.bps += 1,
-                    Record::Eps(_) => self.bps -= 1,
-                    Record::Vur(_) => self.vur = true,
-                    _ => {}
+                if let Record::Vur(_) = &other {
+                    self.vur = true;
                 }
                 let part = match &other {
                     Record::Pcr(_) => None,
@@ -557,38 +525,9 @@ impl<'s> Assembler<'s> {
         Ok(())
     }
 
-    fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        let c = |t: RecordType| t.typ_sub().and_then(|k| self.rec_counts.get(&k).copied()).unwrap_or(0);
-        if self.mir.is_none() {
-            p.push("no MIR record".to_string());
-        }
-        if self.mrr.is_none() {
-            p.push("no MRR record (the file may be incomplete)".to_string());
-        }
-        for (code, n) in &self.extra_bytes {
-            p.push(format!("{n} {code} record(s) carry bytes beyond their last field (kept)"));
-        }
-        for (&(t, s), n) in &self.rec_counts {
-            if RecordType::of(t, s) == RecordType::Unknown {
-                p.push(format!("{n} record(s) of unknown type {t}/{s} (kept raw)"));
-            }
-        }
-        if self.bps != 0 {
-            p.push(format!("unbalanced BPS/EPS: {} BPS vs {} EPS", c(RecordType::Bps), c(RecordType::Eps)));
-        }
-        if self.orphan_prr > 0 {
-            p.push(format!("{} PRR(s) without an open PIR on their site", self.orphan_prr));
-        }
-        if self.reopened > 0 {
-            p.push(format!("{} PIR(s) opened a site that already had an open part", self.reopened));
-        }
-        let open = self.open.iter().filter(|&&x| x != NO_PART).count();
-        if open > 0 {
-            p.push(format!("{open} part(s) with a PIR but no PRR"));
-        }
-        p.sort();
-        p
+    fn problems(&mut self) -> Vec<String> {
+        self.problems.open_parts = self.open.iter().filter(|&&x| x != NO_PART).count() as u64;
+        self.problems.list()
     }
 
     fn finish(mut self, reader_problems: &[String], order: &str, compression: &str) -> std::io::Result<RowCounts> {
@@ -983,10 +922,7 @@ pub fn ingest_file(
         sites: Vec::new(),
         tsr: HashMap::new(),
         rec_counts: HashMap::new(),
-        extra_bytes: BTreeMap::new(),
-        orphan_prr: 0,
-        reopened: 0,
-        bps: 0,
+        problems: Problems::default(),
         scratch: String::new(),
     };
     let mut n = 0u64;
@@ -1008,6 +944,3 @@ pub fn ingest_file(
     let counts = a.finish(&problems, order.as_str(), reader.compression().as_str())?;
     Ok(counts)
 }
-
-#[allow(dead_code)]
-fn _assert_show_used(_: &dyn Show) {}

@@ -229,15 +229,20 @@ struct StagingSink {
 
 fn props(table: &Table) -> WriterProperties {
     // Snappy decodes fastest of the widely readable codecs; large row groups for the big
-    // scan table, statistics per page so that filters on test_num/part_seq prune.
+    // scan table, with row-group statistics so that filters on test_num/part_seq prune.
     let rg = if table.name == "results" { 1 << 20 } else { 1 << 17 };
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(PqCompression::SNAPPY)
         .set_max_row_group_row_count(Some(rg))
         .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_created_by(format!("yieldlake {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_created_by(format!("yieldlake {}", env!("CARGO_PKG_VERSION")));
+    // Measured values and sequence numbers almost never repeat: a dictionary attempt on
+    // them is wasted work before the writer falls back to plain encoding.
+    for c in ["result", "part_seq", "record_index", "byte_offset"] {
+        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c), false);
+    }
+    b.build()
 }
 
 impl BatchSink for StagingSink {
@@ -509,7 +514,7 @@ impl Lake {
         }
         let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
         let mut sink = StagingSink { dir: staging.clone(), writers: HashMap::new(), lot_dir: String::new(), lot_id: String::new() };
-        let res = StdfReader::open(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
+        let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
         let rows = match res {
             Ok(rows) => rows,
             Err(e) => {

@@ -363,6 +363,21 @@ impl StdfReader {
         Ok(rd)
     }
 
+    /// Opens a file for one sequential pass through a fixed 256 KiB buffer instead of a
+    /// memory map: mapped pages count toward a process's resident memory, which must stay
+    /// bounded whatever the file size when many files are ingested at once.
+    pub fn open_streaming(path: impl AsRef<Path>) -> Result<StdfReader, StdfError> {
+        let path = path.as_ref();
+        let name: Arc<str> = path.to_string_lossy().into();
+        if path.as_os_str() == "-" {
+            return Self::from_read(name, Box::new(io::stdin()), None);
+        }
+        let io_err = |e: io::Error| StdfError::new(&name, 0, ErrorKind::Io(e));
+        let file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        Self::from_read(name, Box::new(file), Some(len))
+    }
+
     /// Reads an in-memory file (compressed or not).
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<StdfReader, StdfError> {
         let compression = Compression::detect(&bytes);

@@ -385,6 +385,35 @@ macro_rules! record_enum {
             pub fn extra(&self) -> &'a [u8] {
                 match self { $( Record::$v(r) => r.extra, )* Record::Unknown(u) => u.body }
             }
+            /// The fields as a JSON object (`{"TEST_NUM":1,...}`), absent fields left out;
+            /// with `extra`, trailing bytes beyond the fields as `"_extra_hex"`.
+            pub fn fields_json(&self, out: &mut String, extra: bool) {
+                out.push('{');
+                let mut first = true;
+                self.visit(&mut |name, v| {
+                    if let Some(v) = v {
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        out.push('"');
+                        out.push_str(&name.to_ascii_uppercase());
+                        out.push_str("\":");
+                        v.json(out);
+                    }
+                });
+                if extra && !self.extra().is_empty() && self.record_type() != RecordType::Unknown {
+                    if !first {
+                        out.push(',');
+                    }
+                    out.push_str("\"_extra_hex\":\"");
+                    for b in self.extra() {
+                        out.push_str(&format!("{b:02x}"));
+                    }
+                    out.push('"');
+                }
+                out.push('}');
+            }
             pub fn visit(&self, f: &mut dyn FnMut(&'static str, Option<&dyn Show>)) {
                 match self {
                     $( Record::$v(r) => r.visit(f), )*

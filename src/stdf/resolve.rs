@@ -102,13 +102,39 @@ pub struct Limits {
     pub hlm_scal: Option<i8>,
 }
 
+/// FxHash: keys here are short and trusted to be non-adversarial in cost (a hostile
+/// file can only make itself slower), and SipHash dominated the per-PTR cost.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+type Fx = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Tracks tests and their defaults across one file.
 #[derive(Debug, Default)]
 pub struct TestResolver {
     tests: Vec<TestInfo>,
-    by_name: HashMap<Vec<u8>, u32>,
-    first_by_num: HashMap<(TestKind, u32), u32>,
+    by_name: HashMap<Vec<u8>, u32, Fx>,
+    first_by_num: HashMap<(TestKind, u32), u32, Fx>,
     scratch: Vec<u8>,
+    /// The last lookup: multi-site files log the same test for several sites in a row.
+    last: Option<(TestKind, u32, Vec<u8>, u32)>,
 }
 
 fn set_once<T>(slot: &mut Option<T>, v: impl FnOnce() -> T) {
@@ -129,6 +155,28 @@ impl TestResolver {
     /// The test key for a record of `kind` with this number and TEST_TXT.
     pub fn key(&mut self, kind: TestKind, test_num: u32, name: Option<&Cn<'_>>) -> u32 {
         let name = name.map(|n| n.as_bytes()).unwrap_or(&[]);
+        if let Some((k, n, nm, key)) = &self.last
+            && *k == kind
+            && *n == test_num
+            && nm.as_slice() == name
+        {
+            return *key;
+        }
+        let key = self.key_uncached(kind, test_num, name);
+        match &mut self.last {
+            Some(l) => {
+                l.0 = kind;
+                l.1 = test_num;
+                l.2.clear();
+                l.2.extend_from_slice(name);
+                l.3 = key;
+            }
+            None => self.last = Some((kind, test_num, name.to_vec(), key)),
+        }
+        key
+    }
+
+    fn key_uncached(&mut self, kind: TestKind, test_num: u32, name: &[u8]) -> u32 {
         if name.is_empty()
             && let Some(&k) = self.first_by_num.get(&(kind, test_num))
         {

@@ -79,6 +79,70 @@ pub struct FileSummary {
     pub error: Option<String>,
 }
 
+/// Oddities worth reporting about a file, gathered while walking it. Shared by `info` and
+/// ingest so that both report the same problems in the same words.
+#[derive(Default, Debug)]
+pub struct Problems {
+    pub extra_bytes: BTreeMap<&'static str, u64>,
+    pub unknown: BTreeMap<(u8, u8), u64>,
+    pub bps: u64,
+    pub eps: u64,
+    pub mir: bool,
+    pub mrr: bool,
+    /// PRRs on a site with no open part.
+    pub orphan_prr: u64,
+    /// PIRs on a site that already had an open part.
+    pub reopened_pir: u64,
+    /// Parts still open at the end of the file.
+    pub open_parts: u64,
+}
+
+impl Problems {
+    #[inline]
+    pub fn record(&mut self, rec: &Record<'_>) {
+        match rec {
+            Record::Unknown(u) => *self.unknown.entry((u.typ, u.sub)).or_default() += 1,
+            Record::Mir(_) => self.mir = true,
+            Record::Mrr(_) => self.mrr = true,
+            Record::Bps(_) => self.bps += 1,
+            Record::Eps(_) => self.eps += 1,
+            _ => {}
+        }
+        if !rec.extra().is_empty() && !matches!(rec, Record::Unknown(_)) {
+            *self.extra_bytes.entry(rec.code()).or_default() += 1;
+        }
+    }
+
+    pub fn list(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !self.mir {
+            p.push("no MIR record".into());
+        }
+        if !self.mrr {
+            p.push("no MRR record (the file may be incomplete)".into());
+        }
+        for (code, n) in &self.extra_bytes {
+            p.push(format!("{n} {code} record(s) carry bytes beyond their last field (kept)"));
+        }
+        for ((t, s), n) in &self.unknown {
+            p.push(format!("{n} record(s) of unknown type {t}/{s} (kept raw)"));
+        }
+        if self.bps != self.eps {
+            p.push(format!("unbalanced BPS/EPS: {} BPS vs {} EPS", self.bps, self.eps));
+        }
+        if self.orphan_prr > 0 {
+            p.push(format!("{} PRR(s) without an open PIR on their site", self.orphan_prr));
+        }
+        if self.reopened_pir > 0 {
+            p.push(format!("{} PIR(s) opened a site that already had an open part", self.reopened_pir));
+        }
+        if self.open_parts > 0 {
+            p.push(format!("{} part(s) with a PIR but no PRR", self.open_parts));
+        }
+        p
+    }
+}
+
 /// Accumulates a summary record by record.
 #[derive(Default)]
 pub struct Summarizer {
@@ -96,11 +160,7 @@ pub struct Summarizer {
     dies: HashMap<(usize, i16, i16), bool>,
     sites: BTreeSet<(u8, u8)>,
     open_parts: HashMap<(u8, u8), u64>,
-    orphan_prr: u64,
-    reopened_pir: u64,
-    extra_bytes: BTreeMap<&'static str, u64>,
-    unknown: BTreeMap<(u8, u8), u64>,
-    bps_depth: i64,
+    problems: Problems,
     vur: bool,
     has_wir: bool,
     cpu_type: Option<u8>,
@@ -119,9 +179,7 @@ impl Summarizer {
     pub fn push(&mut self, typ: u8, sub: u8, rec: &Record<'_>) {
         *self.counts.entry((typ, sub)).or_default() += 1;
         self.total += 1;
-        if !rec.extra().is_empty() && !matches!(rec, Record::Unknown(_)) {
-            *self.extra_bytes.entry(rec.code()).or_default() += 1;
-        }
+        self.problems.record(rec);
         match rec {
             Record::Far(f) => self.cpu_type = f.cpu_type,
             Record::Vur(_) => self.vur = true,
@@ -161,7 +219,7 @@ impl Summarizer {
                 let k = (p.head_num.unwrap_or(1), p.site_num.unwrap_or(1));
                 let e = self.open_parts.entry(k).or_default();
                 if *e > 0 {
-                    self.reopened_pir += 1;
+                    self.problems.reopened_pir += 1;
                 }
                 *e += 1;
             }
@@ -169,7 +227,7 @@ impl Summarizer {
                 let k = (p.head_num.unwrap_or(1), p.site_num.unwrap_or(1));
                 match self.open_parts.get_mut(&k) {
                     Some(n) if *n > 0 => *n -= 1,
-                    _ => self.orphan_prr += 1,
+                    _ => self.problems.orphan_prr += 1,
                 }
                 self.sites.insert(k);
                 let pf = p.pass_fail();
@@ -196,41 +254,15 @@ impl Summarizer {
                     self.ptr_nums.insert(n);
                 }
             }
-            Record::Bps(_) => self.bps_depth += 1,
-            Record::Eps(_) => self.bps_depth -= 1,
-            Record::Unknown(u) => *self.unknown.entry((u.typ, u.sub)).or_default() += 1,
             _ => {}
         }
     }
 
-    pub fn finish(self, reader_problems: &[String]) -> FileSummary {
+    pub fn finish(mut self, reader_problems: &[String]) -> FileSummary {
         let mut problems: Vec<String> = reader_problems.to_vec();
         let c = |t: RecordType| t.typ_sub().and_then(|k| self.counts.get(&k).copied()).unwrap_or(0);
-        if c(RecordType::Mir) == 0 {
-            problems.push("no MIR record".into());
-        }
-        if c(RecordType::Mrr) == 0 {
-            problems.push("no MRR record (the file may be incomplete)".into());
-        }
-        for (code, n) in &self.extra_bytes {
-            problems.push(format!("{n} {code} record(s) carry bytes beyond their last field (kept)"));
-        }
-        for ((t, s), n) in &self.unknown {
-            problems.push(format!("{n} record(s) of unknown type {t}/{s} (kept raw)"));
-        }
-        if self.bps_depth != 0 {
-            problems.push(format!("unbalanced BPS/EPS: {} BPS vs {} EPS", c(RecordType::Bps), c(RecordType::Eps)));
-        }
-        if self.orphan_prr > 0 {
-            problems.push(format!("{} PRR(s) without an open PIR on their site", self.orphan_prr));
-        }
-        if self.reopened_pir > 0 {
-            problems.push(format!("{} PIR(s) opened a site that already had an open part", self.reopened_pir));
-        }
-        let open: u64 = self.open_parts.values().sum();
-        if open > 0 {
-            problems.push(format!("{open} part(s) with a PIR but no PRR"));
-        }
+        self.problems.open_parts = self.open_parts.values().sum();
+        problems.extend(self.problems.list());
         let stage = if self.has_wir || c(RecordType::Wcr) > 0 {
             Stage::WaferSort
         } else if self.parts.iter().sum::<u64>() > 0 || c(RecordType::Mir) > 0 {
