@@ -327,14 +327,11 @@ pub fn detect_byte_order(first: &[u8], problems: &mut Vec<String>) -> Result<Byt
 impl StdfReader {
     /// Opens a path; `-` reads standard input.
     pub fn open(path: impl AsRef<Path>) -> Result<StdfReader, StdfError> {
-        let path = path.as_ref();
-        let name: Arc<str> = path.to_string_lossy().into();
-        if path.as_os_str() == "-" {
-            return Self::from_read(name, Box::new(io::stdin()), None);
-        }
+        let (name, mut file, len) = match open_input(path.as_ref())? {
+            Ok(f) => f,
+            Err(stdin) => return Ok(stdin),
+        };
         let io_err = |e: io::Error| StdfError::new(&name, 0, ErrorKind::Io(e));
-        let mut file = File::open(path).map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
         let magic = read_prefix(&mut file, 4).map_err(io_err)?;
         let compression = Compression::detect(&magic);
         if compression == Compression::None {
@@ -367,15 +364,10 @@ impl StdfReader {
     /// memory map: mapped pages count toward a process's resident memory, which must stay
     /// bounded whatever the file size when many files are ingested at once.
     pub fn open_streaming(path: impl AsRef<Path>) -> Result<StdfReader, StdfError> {
-        let path = path.as_ref();
-        let name: Arc<str> = path.to_string_lossy().into();
-        if path.as_os_str() == "-" {
-            return Self::from_read(name, Box::new(io::stdin()), None);
+        match open_input(path.as_ref())? {
+            Ok((name, file, len)) => Self::from_read(name, Box::new(file), Some(len)),
+            Err(stdin) => Ok(stdin),
         }
-        let io_err = |e: io::Error| StdfError::new(&name, 0, ErrorKind::Io(e));
-        let file = File::open(path).map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
-        Self::from_read(name, Box::new(file), Some(len))
     }
 
     /// Reads an in-memory file (compressed or not).
@@ -588,6 +580,20 @@ impl StdfReader {
             Input::Stream { .. } => (self.progress.load(Ordering::Relaxed), self.input_len),
         }
     }
+}
+
+/// Opens a path for reading: the file with its name and size, or, for `-`, a reader
+/// over standard input already made.
+#[allow(clippy::type_complexity)]
+fn open_input(path: &Path) -> Result<Result<(Arc<str>, File, u64), StdfReader>, StdfError> {
+    let name: Arc<str> = path.to_string_lossy().into();
+    if path.as_os_str() == "-" {
+        return StdfReader::from_read(name, Box::new(io::stdin()), None).map(Err);
+    }
+    let io_err = |e: io::Error| StdfError::new(&name, 0, ErrorKind::Io(e));
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    Ok(Ok((name, file, len)))
 }
 
 fn stream(r: Box<dyn Read + Send>) -> Input {
