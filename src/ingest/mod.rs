@@ -224,30 +224,28 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    fn flush(&mut self, which: &'static Table, force: bool) -> std::io::Result<()> {
-        let rows = match which.name {
+    fn rows_of(&mut self, which: &'static Table) -> &mut Option<Rows> {
+        match which.name {
             "results" => &mut self.results,
             "functional" => &mut self.functional,
             _ => &mut self.other,
-        };
-        let Some(rows) = rows.as_mut() else { return Ok(()) };
-        if rows.is_empty() || (!force && rows.len() < BATCH) {
+        }
+    }
+
+    fn flush(&mut self, which: &'static Table, force: bool) -> std::io::Result<()> {
+        let n = self.rows_of(which).as_ref().map_or(0, |r| r.len());
+        if n == 0 || (!force && n < BATCH) {
             return Ok(());
         }
-        let n = rows.len() as u64;
         // Keyed dictionaries need every test seen so far.
-        let tests = self.resolver.tests();
-        for t in &tests[self.test_names.len()..] {
-            self.test_names.push(t.name.clone());
-            self.test_units.push(String::new());
+        self.sync_tests();
+        let n = n as u64;
+        let rows = match which.name {
+            "results" => self.results.as_mut(),
+            "functional" => self.functional.as_mut(),
+            _ => self.other.as_mut(),
         }
-        for (i, t) in tests.iter().enumerate() {
-            if self.test_units[i].is_empty()
-                && let Some(u) = &t.units
-            {
-                self.test_units[i] = u.clone();
-            }
-        }
+        .expect("checked above");
         let kinds = ["P".to_string(), "M".to_string()];
         let batch = rows.finish(&[("test_name", &self.test_names), ("units", &self.test_units), ("rec_type", &kinds)]);
         *self.counts.entry(which.name).or_default() += n;
