@@ -88,7 +88,9 @@ fn main() {
 
     let python = std::env::var("PYTHON")
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python").display().to_string());
-    let mut script = String::from("import duckdb, json, sys, time\ncon = duckdb.connect()\nlake = sys.argv[1]\n");
+    let mut script = String::from(
+        "import duckdb, json, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n",
+    );
     script.push_str("for t in ['parts', 'results']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n");
     for (name, _, sql) in catalog::VIEWS {
         script.push_str(&format!("con.execute({:?})\n", format!("CREATE VIEW {name} AS {sql}")));
@@ -107,7 +109,7 @@ fn main() {
                 false
             }
         })
-        .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| serde_json::from_str(l).ok()));
     println!("{:<34} {:>10} {:>10} {:>8}  rows", "query (best of 3)", "DataFusion", "DuckDB", "ratio");
     for (i, (name, t, rows)) in ours.iter().enumerate() {
         match &duck {
