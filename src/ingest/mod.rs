@@ -8,12 +8,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow::record_batch::RecordBatch;
 
+mod results;
+
 use crate::lake::rows::Rows;
 use crate::lake::schema::{self, Table};
 use crate::stdf::records::{self as r, PassFail, Record, count};
 use crate::stdf::resolve::{TestKind, TestResolver};
 use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
+use results::{ResultOf, ResultRows};
 
 /// Where finished batches go (the lake's Parquet writers, or a test's memory).
 pub trait BatchSink {
@@ -66,8 +69,9 @@ struct PartRow {
     wafer_index: Option<u32>,
     x: Option<i16>,
     y: Option<i16>,
-    part_id: Option<String>,
-    part_txt: Option<String>,
+    /// Ranges in the assembler's `text` arena: one allocation for all parts' strings.
+    part_id: Option<(usize, usize)>,
+    part_txt: Option<(usize, usize)>,
     hard_bin: Option<u16>,
     soft_bin: Option<u16>,
     part_flg: Option<u8>,
@@ -113,47 +117,23 @@ fn own(c: &Option<Cn<'_>>) -> Option<String> {
     c.as_ref().map(|c| c.to_str().into_owned())
 }
 
+fn arena(text: &mut String, c: &Cn<'_>) -> (usize, usize) {
+    let start = text.len();
+    text.push_str(&c.to_str());
+    (start, text.len())
+}
+
+/// What identifies a part across touches. Dies compare by wafer id (through the index of
+/// the first wafer with that id), so a wafer loaded twice in one file is one wafer.
+#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+enum Touch<'a> {
+    Die(u32, i16, i16),
+    Part(&'a str),
+}
+
 fn json_fields(rec: &Record<'_>, out: &mut String) {
     out.clear();
     rec.fields_json(out, true);
-}
-
-/// One `results` row (a PTR, or one MPR pin).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn result_row(
-    res: &mut Rows,
-    part: Option<u32>,
-    key: u32,
-    test_num: Option<u32>,
-    head: Option<u8>,
-    site: Option<u8>,
-    kind: u32,
-    pin: Option<u16>,
-    value: Option<f32>,
-    fl: r::TestFlags,
-    lim: &crate::stdf::resolve::Limits,
-) {
-    res.row()
-        .u32(part)
-        .u32(Some(key))
-        .u32(Some(test_num.unwrap_or(0)))
-        .key(key)
-        .u8(Some(head.unwrap_or(1)))
-        .u8(Some(site.unwrap_or(1)))
-        .key(kind)
-        .u16(pin)
-        .f32(value)
-        .u8(Some(fl.test_flg))
-        .u8(Some(fl.parm_flg))
-        .bool(fl.passed())
-        .bool(Some(!fl.result_invalid() && value.is_some()))
-        .bool(Some(fl.alarm()))
-        .f32(lim.lo_limit)
-        .f32(lim.hi_limit)
-        .key(key)
-        .i8(lim.res_scal)
-        .end();
 }
 
 /// The per-file assembly state.
@@ -166,13 +146,14 @@ struct Assembler<'s> {
     resolver: TestResolver,
     test_names: Vec<String>,
     test_units: Vec<String>,
-    results: Option<Rows>,
+    results: Option<ResultRows>,
     functional: Option<Rows>,
     other: Option<Rows>,
     counts: RowCounts,
     /// Open part per head*256+site.
     open: Vec<u32>,
     part_rows: Vec<PartRow>,
+    text: String,
     /// part_seq -> index in part_rows, once its PRR is seen.
     parts_opened: u32,
     result_count: Vec<u32>,
@@ -187,7 +168,8 @@ struct Assembler<'s> {
     bins: Vec<(char, Option<u8>, Option<u8>, u16, Option<u32>, Option<char>, Option<String>)>,
     sites: Vec<r::Sdr<'static>>,
     tsr: HashMap<u32, Tsr>,
-    rec_counts: HashMap<(u8, u8), u64>,
+    /// Records seen per type*256+subtype.
+    rec_counts: Vec<u64>,
     problems: Problems,
     scratch: String,
 }
@@ -200,7 +182,7 @@ impl<'s> Assembler<'s> {
         self.started = true;
         self.sink.start(&self.lot_id)?;
         let (f, l) = (self.meta.file_id.as_str(), self.lot_id.as_str());
-        self.results = Some(Rows::new(&schema::RESULTS, f, l, &["test_name", "rec_type", "units"]));
+        self.results = Some(ResultRows::new(f, l));
         self.functional = Some(Rows::new(&schema::FUNCTIONAL, f, l, &["test_name"]));
         self.other = Some(Rows::new(&schema::OTHER_RECORDS, f, l, &[]));
         for (i, o, t, s, j) in std::mem::take(&mut self.pending_other) {
@@ -224,31 +206,28 @@ impl<'s> Assembler<'s> {
         }
     }
 
-    fn rows_of(&mut self, which: &'static Table) -> &mut Option<Rows> {
+    fn rows_len(&self, which: &'static Table) -> usize {
         match which.name {
-            "results" => &mut self.results,
-            "functional" => &mut self.functional,
-            _ => &mut self.other,
+            "results" => self.results.as_ref().map_or(0, |r| r.len()),
+            "functional" => self.functional.as_ref().map_or(0, |r| r.len()),
+            _ => self.other.as_ref().map_or(0, |r| r.len()),
         }
     }
 
     fn flush(&mut self, which: &'static Table, force: bool) -> std::io::Result<()> {
-        let n = self.rows_of(which).as_ref().map_or(0, |r| r.len());
+        let n = self.rows_len(which);
         if n == 0 || (!force && n < BATCH) {
             return Ok(());
         }
         // Keyed dictionaries need every test seen so far.
         self.sync_tests();
-        let n = n as u64;
-        let rows = match which.name {
-            "results" => self.results.as_mut(),
-            "functional" => self.functional.as_mut(),
-            _ => self.other.as_mut(),
-        }
-        .expect("checked above");
-        let kinds = ["P".to_string(), "M".to_string()];
-        let batch = rows.finish(&[("test_name", &self.test_names), ("units", &self.test_units), ("rec_type", &kinds)]);
-        *self.counts.entry(which.name).or_default() += n;
+        let keyed: &[(&str, &[String])] = &[("test_name", &self.test_names)];
+        let batch = match which.name {
+            "results" => self.results.as_mut().expect("checked above").finish(&self.test_names, &self.test_units),
+            "functional" => self.functional.as_mut().expect("checked above").finish(keyed),
+            _ => self.other.as_mut().expect("checked above").finish(&[]),
+        };
+        *self.counts.entry(which.name).or_default() += n as u64;
         self.sink.write(which, batch)
     }
 
@@ -274,7 +253,7 @@ impl<'s> Assembler<'s> {
     }
 
     fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: Record<'_>) -> std::io::Result<()> {
-        *self.rec_counts.entry((typ, sub)).or_default() += 1;
+        self.rec_counts[typ as usize * 256 + sub as usize] += 1;
         self.problems.record(&rec);
         match rec {
             Record::Far(f) => {
@@ -305,7 +284,8 @@ impl<'s> Assembler<'s> {
                     self.result_count[ps as usize] += 1;
                 }
                 let res = self.results.as_mut().unwrap();
-                result_row(res, part, key, p.test_num, p.head_num, p.site_num, 0, None, p.result, fl, &lim);
+                let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
+                res.push(&of, None, p.result);
                 if res.len() >= BATCH {
                     self.flush(&schema::RESULTS, true)?;
                 }
@@ -320,10 +300,11 @@ impl<'s> Assembler<'s> {
                     self.result_count[ps as usize] += n.max(1) as u32;
                 }
                 let res = self.results.as_mut().unwrap();
+                let of = ResultOf { part, key, test_num: m.test_num, head: m.head_num, site: m.site_num, kind: 1, flags: fl, limits: &lim };
                 for i in 0..n.max(1) {
                     let v = m.rtn_rslt.as_ref().and_then(|a| a.get(i));
                     let pin = pins.as_ref().and_then(|p| p.get(i).copied());
-                    result_row(res, part, key, m.test_num, m.head_num, m.site_num, 1, pin, v, fl, &lim);
+                    res.push(&of, pin, v);
                 }
                 if res.len() >= BATCH {
                     self.flush(&schema::RESULTS, true)?;
@@ -396,8 +377,8 @@ impl<'s> Assembler<'s> {
                     wafer_index: wafer,
                     x: p.x(),
                     y: p.y(),
-                    part_id: own(&p.part_id),
-                    part_txt: own(&p.part_txt),
+                    part_id: p.part_id.as_ref().map(|c| arena(&mut self.text, c)),
+                    part_txt: p.part_txt.as_ref().map(|c| arena(&mut self.text, c)),
                     hard_bin: p.hard_bin,
                     soft_bin: p.soft_bin(),
                     part_flg: p.part_flg,
@@ -543,51 +524,76 @@ impl<'s> Assembler<'s> {
         };
         // Retests: a touch is identified by its die (wafer, X, Y) or its part id; the last
         // touch of each decides. PART_FLG bit 0 / 1 choose the key explicitly.
-        let mut touches: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut keys: Vec<Option<String>> = Vec::with_capacity(self.part_rows.len());
-        for (i, p) in self.part_rows.iter().enumerate() {
+        let mut first_of_id: HashMap<&str, u32> = HashMap::new();
+        let canon: Vec<u32> =
+            self.wafers.iter().enumerate().map(|(i, w)| *first_of_id.entry(w.wafer_id.as_str()).or_insert(i as u32)).collect();
+        let no_wafer = first_of_id.get("").copied().unwrap_or(u32::MAX);
+        let text = self.text.as_str();
+        let span = |s: Option<(usize, usize)>| s.map(|(a, b)| &text[a..b]);
+        let touch = |p: &PartRow| -> Option<Touch<'_>> {
             let flg = p.part_flg.unwrap_or(0);
-            let wafer = p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.clone());
             let die = match (p.x, p.y) {
-                (Some(x), Some(y)) => Some(format!("w:{}:{x}:{y}", wafer.clone().unwrap_or_default())),
+                (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index.map_or(no_wafer, |w| canon[w as usize]), x, y)),
                 _ => None,
             };
-            let pid = p.part_id.as_ref().filter(|s| !s.is_empty()).map(|s| format!("p:{s}"));
-            let key = if flg & 0x01 != 0 && pid.is_some() {
+            let pid = span(p.part_id).filter(|s| !s.is_empty()).map(Touch::Part);
+            if flg & 0x01 != 0 && pid.is_some() {
                 pid
             } else if flg & 0x02 != 0 && die.is_some() {
                 die
             } else {
                 die.or(pid)
-            };
-            if let Some(k) = &key {
-                touches.entry(k.clone()).or_default().push(i);
             }
-            keys.push(key);
-        }
+        };
+        // Per touch key: touches so far and the latest one.
+        let mut seen: HashMap<Touch<'_>, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
         let mut retest = vec![0u32; self.part_rows.len()];
-        let mut is_final = vec![true; self.part_rows.len()];
-        for idxs in touches.values() {
-            for (n, &i) in idxs.iter().enumerate() {
-                retest[i] = n as u32;
-                is_final[i] = n + 1 == idxs.len();
+        for (i, p) in self.part_rows.iter().enumerate() {
+            if let Some(t) = touch(p) {
+                let e = seen.entry(t).or_insert((0, 0));
+                retest[i] = e.0;
+                e.0 += 1;
+                e.1 = i as u32;
             }
         }
+        let mut is_final = vec![true; self.part_rows.len()];
+        for (i, p) in self.part_rows.iter().enumerate() {
+            if let Some(t) = touch(p) {
+                is_final[i] = seen[&t].1 == i as u32;
+            }
+        }
+        drop(seen);
         let mut parts = Rows::new(&schema::PARTS, &fid, &lot, &[]);
+        let mut key = String::new();
         for (i, p) in self.part_rows.iter().enumerate() {
             let pf = r::Prr { part_flg: p.part_flg, ..Default::default() }.pass_fail();
             let flg = p.part_flg.unwrap_or(0);
+            let wafer_id = p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.as_str());
+            key.clear();
+            let has_key = match touch(p) {
+                Some(Touch::Die(_, x, y)) => {
+                    use std::fmt::Write;
+                    let _ = write!(key, "w:{}:{x}:{y}", wafer_id.unwrap_or(""));
+                    true
+                }
+                Some(Touch::Part(id)) => {
+                    key.push_str("p:");
+                    key.push_str(id);
+                    true
+                }
+                None => false,
+            };
             parts
                 .row()
                 .u32(Some(p.part_seq))
                 .u8(p.head)
                 .u8(p.site)
                 .u32(p.wafer_index)
-                .str(p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.as_str()))
+                .str(wafer_id)
                 .i16(p.x)
                 .i16(p.y)
-                .str(p.part_id.as_deref())
-                .str(p.part_txt.as_deref())
+                .str(span(p.part_id))
+                .str(span(p.part_txt))
                 .u16(p.hard_bin)
                 .u16(p.soft_bin)
                 .u8(p.part_flg)
@@ -601,11 +607,15 @@ impl<'s> Assembler<'s> {
                 .bool(Some(flg & 0x03 != 0))
                 .u16(p.num_test)
                 .f64(p.test_t.map(|t| t as f64 / 1000.0))
-                .str(keys[i].as_deref())
+                .str(has_key.then_some(key.as_str()))
                 .u32(Some(retest[i]))
                 .bool(Some(is_final[i]))
                 .u32(Some(self.result_count.get(p.part_seq as usize).copied().unwrap_or(p.results)))
                 .end();
+            if parts.len() == BATCH {
+                *self.counts.entry(schema::PARTS.name).or_default() += BATCH as u64;
+                self.sink.write(&schema::PARTS, parts.finish(&[]))?;
+            }
         }
         write_small(&mut self, &mut parts, &[])?;
         self.flush(&schema::RESULTS, true)?;
@@ -743,8 +753,8 @@ impl<'s> Assembler<'s> {
         let temp_c = temp.as_deref().and_then(|t| t.trim().trim_end_matches(['C', 'c']).trim().parse::<f64>().ok());
         let insertion = [g(&mir.test_cod), g(&mir.flow_id), temp.clone()].into_iter().flatten().collect::<Vec<_>>().join("/");
         let mut rc: BTreeMap<String, u64> = BTreeMap::new();
-        for (&(t, s), &n) in &self.rec_counts {
-            rc.insert(crate::stdf::reader::record_label(t, s), n);
+        for (i, &n) in self.rec_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            rc.insert(crate::stdf::reader::record_label((i >> 8) as u8, i as u8), n);
         }
         let total: u64 = rc.values().sum();
         let file_name =
@@ -906,6 +916,7 @@ pub fn ingest_file(
         counts: RowCounts::new(),
         open: vec![NO_PART; 65536],
         part_rows: Vec::new(),
+        text: String::new(),
         parts_opened: 0,
         result_count: Vec::new(),
         wafers: Vec::new(),
@@ -919,7 +930,7 @@ pub fn ingest_file(
         bins: Vec::new(),
         sites: Vec::new(),
         tsr: HashMap::new(),
-        rec_counts: HashMap::new(),
+        rec_counts: vec![0; 65536],
         problems: Problems::default(),
         scratch: String::new(),
     };

@@ -20,6 +20,7 @@
 //! it starts.
 
 pub mod catalog;
+mod parquet_out;
 pub mod rows;
 pub mod schema;
 
@@ -30,7 +31,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression as PqCompression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ingest::{BatchSink, FileMeta, IngestError, ingest_file};
 use crate::stdf::StdfReader;
-use schema::Table;
+use schema::{Table, Ty};
 
 /// Escapes a lot id into a directory name that cannot leave the lake or collide:
 /// ASCII letters, digits and `-` stay; every other byte (including `.`, `/`, `_`, NUL)
@@ -220,16 +220,70 @@ impl Drop for LakeLock {
 }
 
 /// Writes a file's tables into a staging directory.
+///
+/// Parquet encoding runs on its own thread, fed through a short bounded queue: the
+/// assembler (decode, resolve, build rows) and the encoder (dictionary, pages, Snappy)
+/// each take about half the work, so one file keeps two cores busy while memory stays
+/// at a few batches.
 struct StagingSink {
-    dir: PathBuf,
-    writers: HashMap<&'static str, ArrowWriter<fs::File>>,
     lot_dir: String,
     lot_id: String,
+    tx: Option<std::sync::mpsc::SyncSender<(&'static Table, RecordBatch)>>,
+    encoder: Option<std::thread::JoinHandle<io::Result<Vec<&'static str>>>>,
+}
+
+impl StagingSink {
+    fn new(dir: PathBuf) -> StagingSink {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static Table, RecordBatch)>(2);
+        let encoder = std::thread::Builder::new()
+            .name("parquet-encode".into())
+            .spawn(move || -> io::Result<Vec<&'static str>> {
+                let mut writers: BTreeMap<&'static str, parquet_out::TableWriter> = BTreeMap::new();
+                for (table, batch) in rx {
+                    let w = match writers.entry(table.name) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            let f = fs::File::create(dir.join(format!("{}.parquet", table.name)))?;
+                            e.insert(parquet_out::TableWriter::try_new(f, table, props(table)).map_err(io::Error::other)?)
+                        }
+                    };
+                    w.write(&batch).map_err(|e| io::Error::other(format!("writing {}: {e}", table.name)))?;
+                }
+                // Close every file and make it durable before the caller commits.
+                let mut done = Vec::new();
+                for (t, w) in writers {
+                    w.close()
+                        .map_err(io::Error::other)
+                        .and_then(|f| f.sync_all())
+                        .map_err(|e| io::Error::other(format!("writing {t}: {e}")))?;
+                    done.push(t);
+                }
+                Ok(done)
+            })
+            .expect("spawn the Parquet encoder thread");
+        StagingSink { lot_dir: String::new(), lot_id: String::new(), tx: Some(tx), encoder: Some(encoder) }
+    }
+
+    /// Closes the files; returns the tables written, or the encoder's error.
+    fn finish(&mut self) -> io::Result<Vec<&'static str>> {
+        self.tx = None;
+        match self.encoder.take() {
+            Some(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("the Parquet encoder thread panicked"))),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl Drop for StagingSink {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
 }
 
 fn props(table: &Table) -> WriterProperties {
     // Snappy decodes fastest of the widely readable codecs; large row groups for the big
-    // scan table, with row-group statistics so that filters on test_num/part_seq prune.
+    // scan table, with row-group statistics on numbers so that filters on test_num and
+    // part_seq prune.
     let rg = if table.name == "results" { 1 << 20 } else { 1 << 17 };
     let mut b = WriterProperties::builder()
         .set_compression(PqCompression::SNAPPY)
@@ -237,10 +291,19 @@ fn props(table: &Table) -> WriterProperties {
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("yieldlake {}", env!("CARGO_PKG_VERSION")));
-    // Measured values and sequence numbers almost never repeat: a dictionary attempt on
-    // them is wasted work before the writer falls back to plain encoding.
-    for c in ["result", "part_seq", "record_index", "byte_offset"] {
-        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c), false);
+    for c in table.cols {
+        let path = || parquet::schema::types::ColumnPath::from(c.name);
+        match c.ty {
+            // Numbers are written plain: a dictionary costs a hash per value while writing
+            // and a gather per value while reading, and Snappy takes most of what it saves.
+            Ty::Dict | Ty::Str => {}
+            _ => b = b.set_column_dictionary_enabled(path(), false),
+        }
+        // Min/max of a repeated string is a per-row string comparison that prunes nothing
+        // (file_id and lot_id are constant per file; names are not filtered by range).
+        if matches!(c.ty, Ty::Dict | Ty::Str) {
+            b = b.set_column_statistics_enabled(path(), EnabledStatistics::None);
+        }
     }
     b.build()
 }
@@ -252,12 +315,13 @@ impl BatchSink for StagingSink {
         Ok(())
     }
     fn write(&mut self, table: &'static Table, batch: RecordBatch) -> io::Result<()> {
-        if !self.writers.contains_key(table.name) {
-            let f = fs::File::create(self.dir.join(format!("{}.parquet", table.name)))?;
-            let w = ArrowWriter::try_new(f, table.arrow_schema(), Some(props(table))).map_err(io::Error::other)?;
-            self.writers.insert(table.name, w);
+        let sent = self.tx.as_ref().map(|tx| tx.send((table, batch)).is_ok()).unwrap_or(false);
+        if sent {
+            Ok(())
+        } else {
+            // The encoder stopped: report its error.
+            Err(self.finish().err().unwrap_or_else(|| io::Error::other("the Parquet encoder stopped")))
         }
-        self.writers.get_mut(table.name).unwrap().write(&batch).map_err(io::Error::other)
     }
 }
 
@@ -513,7 +577,7 @@ impl Lake {
             return self.quarantine(&source, &sha, e.to_string());
         }
         let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
-        let mut sink = StagingSink { dir: staging.clone(), writers: HashMap::new(), lot_dir: String::new(), lot_id: String::new() };
+        let mut sink = StagingSink::new(staging.clone());
         let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
         let rows = match res {
             Ok(rows) => rows,
@@ -524,15 +588,13 @@ impl Lake {
             }
         };
         // Close the Parquet files, then move them into the table directories.
-        let mut files = Vec::new();
-        for (t, w) in sink.writers.drain() {
-            if let Err(e) = w.into_inner().map_err(io::Error::other).and_then(|f| f.sync_all()) {
+        let files = match sink.finish() {
+            Ok(f) => f,
+            Err(e) => {
                 let _ = fs::remove_dir_all(&staging);
-                return self.quarantine(&source, &sha, format!("writing {t}: {e}"));
+                return self.quarantine(&source, &sha, e.to_string());
             }
-            files.push(t);
-        }
-        files.sort();
+        };
         let mut rel_files = Vec::new();
         for t in &files {
             let rel = format!("{t}/lot={}/{file_id}.parquet", sink.lot_dir);

@@ -124,7 +124,7 @@ impl std::hash::Hasher for FxHasher {
         self.0
     }
 }
-type Fx = std::hash::BuildHasherDefault<FxHasher>;
+pub type Fx = std::hash::BuildHasherDefault<FxHasher>;
 
 /// Tracks tests and their defaults across one file.
 #[derive(Debug, Default)]

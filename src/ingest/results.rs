@@ -1,0 +1,199 @@
+//! The `results` table's rows, built column by column.
+//!
+//! Results are nearly all of a file's rows, so they skip the generic [`Rows`] builder
+//! (a dispatch per cell): each column is a plain vector, nulls are tracked only where the
+//! schema allows them, and the keyed string columns (test name, units, record type)
+//! share one key buffer.
+//!
+//! [`Rows`]: crate::lake::rows::Rows
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, StringArray};
+use arrow::array::{BooleanBufferBuilder, NullBufferBuilder};
+use arrow::buffer::ScalarBuffer;
+use arrow::datatypes::{ArrowPrimitiveType, Float32Type, Int8Type, Int32Type, UInt8Type, UInt16Type, UInt32Type};
+use arrow::record_batch::RecordBatch;
+
+use crate::lake::schema;
+use crate::stdf::records::TestFlags;
+use crate::stdf::resolve::Limits;
+
+/// A nullable primitive column.
+struct Opt<T: ArrowPrimitiveType> {
+    v: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Opt<T> {
+    fn new() -> Self {
+        Opt { v: Vec::new(), nulls: NullBufferBuilder::new(0) }
+    }
+    #[inline]
+    fn push(&mut self, x: Option<T::Native>) {
+        match x {
+            Some(x) => {
+                self.v.push(x);
+                self.nulls.append_non_null();
+            }
+            None => {
+                self.v.push(T::Native::default());
+                self.nulls.append_null();
+            }
+        }
+    }
+    fn finish(&mut self) -> ArrayRef {
+        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(std::mem::take(&mut self.v)), self.nulls.finish()))
+    }
+}
+
+fn plain<T: ArrowPrimitiveType>(v: &mut Vec<T::Native>) -> ArrayRef {
+    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(std::mem::take(v)), None))
+}
+
+pub struct ResultRows {
+    part_seq: Opt<UInt32Type>,
+    test_key: Vec<u32>,
+    test_num: Vec<u32>,
+    head: Vec<u8>,
+    site: Vec<u8>,
+    kind: Vec<i32>,
+    pin: Opt<UInt16Type>,
+    result: Opt<Float32Type>,
+    test_flg: Vec<u8>,
+    parm_flg: Vec<u8>,
+    passed: BooleanBufferBuilder,
+    passed_nulls: NullBufferBuilder,
+    valid: BooleanBufferBuilder,
+    alarm: BooleanBufferBuilder,
+    lo: Opt<Float32Type>,
+    hi: Opt<Float32Type>,
+    res_scal: Opt<Int8Type>,
+    file_id: Arc<StringArray>,
+    lot_id: Arc<StringArray>,
+    kinds: Arc<StringArray>,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+/// What a result row says besides its value: the record's identity and flags.
+#[derive(Clone, Copy)]
+pub struct ResultOf<'a> {
+    pub part: Option<u32>,
+    pub key: u32,
+    pub test_num: Option<u32>,
+    pub head: Option<u8>,
+    pub site: Option<u8>,
+    /// 0 PTR, 1 MPR.
+    pub kind: i32,
+    pub flags: TestFlags,
+    pub limits: &'a Limits,
+}
+
+impl ResultRows {
+    pub fn new(file_id: &str, lot_id: &str) -> ResultRows {
+        ResultRows {
+            part_seq: Opt::new(),
+            test_key: Vec::new(),
+            test_num: Vec::new(),
+            head: Vec::new(),
+            site: Vec::new(),
+            kind: Vec::new(),
+            pin: Opt::new(),
+            result: Opt::new(),
+            test_flg: Vec::new(),
+            parm_flg: Vec::new(),
+            passed: BooleanBufferBuilder::new(0),
+            passed_nulls: NullBufferBuilder::new(0),
+            valid: BooleanBufferBuilder::new(0),
+            alarm: BooleanBufferBuilder::new(0),
+            lo: Opt::new(),
+            hi: Opt::new(),
+            res_scal: Opt::new(),
+            file_id: Arc::new(StringArray::from(vec![file_id])),
+            lot_id: Arc::new(StringArray::from(vec![lot_id])),
+            kinds: Arc::new(StringArray::from(vec!["P", "M"])),
+            schema: schema::RESULTS.arrow_schema(),
+        }
+    }
+
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.test_key.len()
+    }
+
+    /// One row: a PTR, or one MPR pin.
+    #[inline]
+    pub fn push(&mut self, of: &ResultOf<'_>, pin: Option<u16>, value: Option<f32>) {
+        let fl = of.flags;
+        self.part_seq.push(of.part);
+        self.test_key.push(of.key);
+        self.test_num.push(of.test_num.unwrap_or(0));
+        self.head.push(of.head.unwrap_or(1));
+        self.site.push(of.site.unwrap_or(1));
+        self.kind.push(of.kind);
+        self.pin.push(pin);
+        self.result.push(value);
+        self.test_flg.push(fl.test_flg);
+        self.parm_flg.push(fl.parm_flg);
+        match fl.passed() {
+            Some(p) => {
+                self.passed.append(p);
+                self.passed_nulls.append_non_null();
+            }
+            None => {
+                self.passed.append(false);
+                self.passed_nulls.append_null();
+            }
+        }
+        self.valid.append(!fl.result_invalid() && value.is_some());
+        self.alarm.append(fl.alarm());
+        self.lo.push(of.limits.lo_limit);
+        self.hi.push(of.limits.hi_limit);
+        self.res_scal.push(of.limits.res_scal);
+    }
+
+    /// Builds the batch and resets. `names` and `units` are indexed by test key.
+    pub fn finish(&mut self, names: &[String], units: &[String]) -> RecordBatch {
+        let n = self.len();
+        let zeros = Int32Array::from(vec![0; n]);
+        let constant =
+            |v: &Arc<StringArray>| -> ArrayRef { Arc::new(DictionaryArray::<Int32Type>::try_new(zeros.clone(), v.clone()).unwrap()) };
+        // test_name and units are both looked up by test key: one key buffer serves both.
+        let keys =
+            Int32Array::new(ScalarBuffer::from(std::mem::take(&mut self.test_key).into_iter().map(|k| k as i32).collect::<Vec<_>>()), None);
+        let keyed = |values: &[String]| -> ArrayRef {
+            Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(StringArray::from_iter_values(values))).unwrap())
+        };
+        let test_key: ArrayRef = Arc::new(PrimitiveArray::<UInt32Type>::new(ScalarBuffer::new(keys.values().inner().clone(), 0, n), None));
+        let kind: ArrayRef = Arc::new(
+            DictionaryArray::<Int32Type>::try_new(
+                Int32Array::new(ScalarBuffer::from(std::mem::take(&mut self.kind)), None),
+                self.kinds.clone(),
+            )
+            .unwrap(),
+        );
+        let cols: Vec<ArrayRef> = vec![
+            constant(&self.file_id),
+            constant(&self.lot_id),
+            self.part_seq.finish(),
+            test_key,
+            plain::<UInt32Type>(&mut self.test_num),
+            keyed(names),
+            plain::<UInt8Type>(&mut self.head),
+            plain::<UInt8Type>(&mut self.site),
+            kind,
+            self.pin.finish(),
+            self.result.finish(),
+            plain::<UInt8Type>(&mut self.test_flg),
+            plain::<UInt8Type>(&mut self.parm_flg),
+            Arc::new(BooleanArray::new(self.passed.finish(), self.passed_nulls.finish())),
+            Arc::new(BooleanArray::new(self.valid.finish(), None)),
+            Arc::new(BooleanArray::new(self.alarm.finish(), None)),
+            self.lo.finish(),
+            self.hi.finish(),
+            keyed(units),
+            self.res_scal.finish(),
+        ];
+        RecordBatch::try_new(self.schema.clone(), cols).expect("results batch matches its schema")
+    }
+}
