@@ -24,6 +24,7 @@ B=$(gen b 2)
 SIZE=$(stat -c %s "$A")
 measure() { # label, command...
   local label=$1; shift
+  cat "$A" "$B" > /dev/null  # every contender starts from the same (warm) page cache
   /usr/bin/time -o "$D/time.$label" -f "%e %M %U %S" "$@" > "$D/out.$label" 2>&1 || { echo "$label failed:"; cat "$D/out.$label"; exit 1; }
 }
 rm -rf "$D/lake1" "$D/lake1c" "$D/lake2"

@@ -117,6 +117,11 @@ fn own(c: &Option<Cn<'_>>) -> Option<String> {
     c.as_ref().map(|c| c.to_str().into_owned())
 }
 
+/// A string field, absent when missing or empty (STDF writes a missing C*n as length 0).
+fn text<'a>(c: &'a Option<Cn<'_>>) -> Option<std::borrow::Cow<'a, str>> {
+    c.as_ref().filter(|c| !c.0.is_empty()).map(|c| c.to_str())
+}
+
 fn arena(text: &mut String, c: &Cn<'_>) -> (usize, usize) {
     let start = text.len();
     text.push_str(&c.to_str());
@@ -334,12 +339,12 @@ impl<'s> Assembler<'s> {
                     .i32(f.xfail_ad.filter(|_| valid(4)))
                     .i32(f.yfail_ad.filter(|_| valid(4)))
                     .i16(f.vect_off.filter(|_| valid(5)))
-                    .str(own(&f.vect_nam).as_deref())
-                    .str(own(&f.time_set).as_deref())
-                    .str(own(&f.op_code).as_deref())
-                    .str(own(&f.alarm_id).as_deref())
-                    .str(own(&f.prog_txt).as_deref())
-                    .str(own(&f.rslt_txt).as_deref())
+                    .str(text(&f.vect_nam).as_deref())
+                    .str(text(&f.time_set).as_deref())
+                    .str(text(&f.op_code).as_deref())
+                    .str(text(&f.alarm_id).as_deref())
+                    .str(text(&f.prog_txt).as_deref())
+                    .str(text(&f.rslt_txt).as_deref())
                     .u8(f.patg_num.filter(|&p| p != 255))
                     .list_u16(pins.as_deref())
                     .end();
@@ -378,7 +383,7 @@ impl<'s> Assembler<'s> {
                     x: p.x(),
                     y: p.y(),
                     part_id: p.part_id.as_ref().map(|c| arena(&mut self.text, c)),
-                    part_txt: p.part_txt.as_ref().map(|c| arena(&mut self.text, c)),
+                    part_txt: p.part_txt.as_ref().filter(|c| !c.0.is_empty()).map(|c| arena(&mut self.text, c)),
                     hard_bin: p.hard_bin,
                     soft_bin: p.soft_bin(),
                     part_flg: p.part_flg,

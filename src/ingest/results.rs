@@ -27,7 +27,7 @@ struct Opt<T: ArrowPrimitiveType> {
 
 impl<T: ArrowPrimitiveType> Opt<T> {
     fn new() -> Self {
-        Opt { v: Vec::new(), nulls: NullBufferBuilder::new(0) }
+        Opt { v: Vec::with_capacity(BATCH), nulls: NullBufferBuilder::new(BATCH) }
     }
     #[inline]
     fn push(&mut self, x: Option<T::Native>) {
@@ -43,12 +43,20 @@ impl<T: ArrowPrimitiveType> Opt<T> {
         }
     }
     fn finish(&mut self) -> ArrayRef {
-        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(std::mem::take(&mut self.v)), self.nulls.finish()))
+        let v = std::mem::replace(&mut self.v, Vec::with_capacity(BATCH));
+        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), self.nulls.finish()))
     }
 }
 
+/// Batches are this long (the assembler flushes at it), so buffers are sized once.
+const BATCH: usize = super::BATCH;
+
+fn take<T>(v: &mut Vec<T>) -> Vec<T> {
+    std::mem::replace(v, Vec::with_capacity(BATCH))
+}
+
 fn plain<T: ArrowPrimitiveType>(v: &mut Vec<T::Native>) -> ArrayRef {
-    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(std::mem::take(v)), None))
+    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(take(v)), None))
 }
 
 pub struct ResultRows {
@@ -93,19 +101,19 @@ impl ResultRows {
     pub fn new(file_id: &str, lot_id: &str) -> ResultRows {
         ResultRows {
             part_seq: Opt::new(),
-            test_key: Vec::new(),
-            test_num: Vec::new(),
-            head: Vec::new(),
-            site: Vec::new(),
-            kind: Vec::new(),
+            test_key: Vec::with_capacity(BATCH),
+            test_num: Vec::with_capacity(BATCH),
+            head: Vec::with_capacity(BATCH),
+            site: Vec::with_capacity(BATCH),
+            kind: Vec::with_capacity(BATCH),
             pin: Opt::new(),
             result: Opt::new(),
-            test_flg: Vec::new(),
-            parm_flg: Vec::new(),
-            passed: BooleanBufferBuilder::new(0),
-            passed_nulls: NullBufferBuilder::new(0),
-            valid: BooleanBufferBuilder::new(0),
-            alarm: BooleanBufferBuilder::new(0),
+            test_flg: Vec::with_capacity(BATCH),
+            parm_flg: Vec::with_capacity(BATCH),
+            passed: BooleanBufferBuilder::new(BATCH),
+            passed_nulls: NullBufferBuilder::new(BATCH),
+            valid: BooleanBufferBuilder::new(BATCH),
+            alarm: BooleanBufferBuilder::new(BATCH),
             lo: Opt::new(),
             hi: Opt::new(),
             res_scal: Opt::new(),
@@ -159,18 +167,14 @@ impl ResultRows {
         let constant =
             |v: &Arc<StringArray>| -> ArrayRef { Arc::new(DictionaryArray::<Int32Type>::try_new(zeros.clone(), v.clone()).unwrap()) };
         // test_name and units are both looked up by test key: one key buffer serves both.
-        let keys =
-            Int32Array::new(ScalarBuffer::from(std::mem::take(&mut self.test_key).into_iter().map(|k| k as i32).collect::<Vec<_>>()), None);
+        let keys = Int32Array::new(ScalarBuffer::from(take(&mut self.test_key).into_iter().map(|k| k as i32).collect::<Vec<_>>()), None);
         let keyed = |values: &[String]| -> ArrayRef {
             Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(StringArray::from_iter_values(values))).unwrap())
         };
         let test_key: ArrayRef = Arc::new(PrimitiveArray::<UInt32Type>::new(ScalarBuffer::new(keys.values().inner().clone(), 0, n), None));
         let kind: ArrayRef = Arc::new(
-            DictionaryArray::<Int32Type>::try_new(
-                Int32Array::new(ScalarBuffer::from(std::mem::take(&mut self.kind)), None),
-                self.kinds.clone(),
-            )
-            .unwrap(),
+            DictionaryArray::<Int32Type>::try_new(Int32Array::new(ScalarBuffer::from(take(&mut self.kind)), None), self.kinds.clone())
+                .unwrap(),
         );
         let cols: Vec<ArrayRef> = vec![
             constant(&self.file_id),

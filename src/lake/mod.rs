@@ -296,6 +296,10 @@ fn props(table: &Table) -> WriterProperties {
         match c.ty {
             // Numbers are written plain: a dictionary costs a hash per value while writing
             // and a gather per value while reading, and Snappy takes most of what it saves.
+            // Strings that are (nearly) unique per row: a dictionary would only be discarded.
+            Ty::Str if matches!(c.name, "part_id" | "touch_key" | "fields" | "source_path" | "sha256") => {
+                b = b.set_column_dictionary_enabled(path(), false)
+            }
             Ty::Dict | Ty::Str => {}
             _ => b = b.set_column_dictionary_enabled(path(), false),
         }
