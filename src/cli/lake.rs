@@ -250,8 +250,8 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
         println!();
     }
     println!("views:");
-    for (name, doc, _) in catalog::VIEWS {
-        println!("    {name:<14} {doc}");
+    for (name, doc, sql) in catalog::VIEWS {
+        println!("    {name:<14} {doc}\n        = {sql}");
     }
     println!(
         "functions:\n    cpk(mean, sd, lo, hi)  min(hi-mean, mean-lo)/(3 sd); one-sided when a limit is NULL\n    robust_sigma(x)        (Q3-Q1)/1.35, quantiles by linear interpolation (type 7)"

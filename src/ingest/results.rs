@@ -120,7 +120,7 @@ impl ResultRows {
             file_id: Arc::new(StringArray::from(vec![file_id])),
             lot_id: Arc::new(StringArray::from(vec![lot_id])),
             kinds: Arc::new(StringArray::from(vec!["P", "M"])),
-            schema: schema::RESULTS.arrow_schema(),
+            schema: schema::RESULTS.build_schema(),
         }
     }
 

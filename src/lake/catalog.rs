@@ -1,7 +1,8 @@
 //! The lake as a DataFusion catalog: one table per lake table over the committed Parquet
 //! files only, the views quality teams would otherwise write by hand, and our functions.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
@@ -28,16 +29,32 @@ pub const VIEWS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Settings tuned for the lake's shape, each overridable by its `DATAFUSION_*` environment
+/// variable (for example `DATAFUSION_EXECUTION_TARGET_PARTITIONS=8`).
+const TUNED: &[(&str, &str)] = &[];
+
+fn session_config() -> Result<SessionConfig> {
+    let mut opts = datafusion::config::ConfigOptions::from_env()?;
+    for (key, value) in TUNED {
+        let env = key.to_uppercase().replace('.', "_");
+        if std::env::var_os(&env).is_none() {
+            opts.set(key, value)?;
+        }
+    }
+    let mut cfg = SessionConfig::from(opts).with_information_schema(true);
+    if std::env::var_os("DATAFUSION_EXECUTION_TARGET_PARTITIONS").is_none() {
+        cfg = cfg.with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    }
+    Ok(cfg)
+}
+
 /// Opens a read-only SQL session over the lake's committed files.
 pub async fn session(lake: &Path) -> Result<SessionContext> {
     let root = std::fs::canonicalize(lake).map_err(|e| DataFusionError::Execution(format!("{}: {e}", lake.display())))?;
     let manifest = Manifest::load(&root).map_err(|e| DataFusionError::Execution(format!("{}: {e}", root.display())))?;
-    let cfg = SessionConfig::new()
-        .with_information_schema(true)
-        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let ctx = SessionContext::new_with_config(cfg);
+    let ctx = SessionContext::new_with_config(session_config()?);
     for t in schema::TABLES {
-        let schema = t.arrow_schema();
+        let schema = t.query_schema();
         let files = manifest.table_files(t.name);
         if files.is_empty() {
             ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
@@ -49,6 +66,17 @@ pub async fn session(lake: &Path) -> Result<SessionContext> {
         ctx.register_table(t.name, Arc::new(ListingTable::try_new(cfg)?))?;
     }
     for (name, _, sql) in VIEWS {
+        if *name == "results_final" && !manifest.table_files("results").is_empty() {
+            // Same rows as the SQL, joined by array lookup (see `results_final`).
+            let parts: HashMap<String, PathBuf> = manifest
+                .live
+                .iter()
+                .filter_map(|e| e.files.iter().find(|f| f.starts_with("parts/")).map(|f| (e.file_id.clone(), root.join(f))))
+                .collect();
+            let results = ctx.table_provider("results").await?;
+            ctx.register_table(*name, Arc::new(super::results_final::ResultsFinal::new(results, parts)))?;
+            continue;
+        }
         ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?.collect().await?;
     }
     register_functions(&ctx);

@@ -21,6 +21,7 @@
 
 pub mod catalog;
 mod parquet_out;
+mod results_final;
 pub mod rows;
 pub mod schema;
 

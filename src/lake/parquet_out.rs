@@ -61,14 +61,20 @@ enum ColumnOut {
 
 impl TableWriter {
     pub fn try_new(file: fs::File, table: &Table, mut props: WriterProperties) -> Result<TableWriter> {
-        let schema = table.arrow_schema();
-        let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(props.coerce_types()).convert(&schema)?;
+        // Batches arrive with dictionaries (`build_schema`); the file declares the schema
+        // readers should see (`arrow_schema`). Both map to the same Parquet types.
+        let schema = table.build_schema();
+        let public = table.arrow_schema();
+        let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(props.coerce_types()).convert(&public)?;
+        if parquet_schema != ArrowSchemaConverter::new().with_coerce_types(props.coerce_types()).convert(&schema)? {
+            return Err(ParquetError::General(format!("{}: build and public schemas differ in Parquet", table.name)));
+        }
         // One leaf per field (the one list column has a single leaf), so field i is leaf i.
         if parquet_schema.num_columns() != schema.fields().len() {
             return Err(ParquetError::General(format!("{}: nested columns are not supported here", table.name)));
         }
         let leaves = parquet_schema.columns().to_vec();
-        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        add_encoded_arrow_schema_to_metadata(&public, &mut props);
         let max_rows = props.max_row_group_row_count().unwrap_or(1 << 20).max(1);
         let file = SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), Arc::new(props))?;
         let factory = ArrowRowGroupWriterFactory::new(&file, schema.clone());

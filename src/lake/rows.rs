@@ -83,7 +83,7 @@ impl Rows {
                 Ty::ListU16 => B::List(ListBuilder::new(UInt16Builder::new())),
             })
             .collect();
-        Rows { table, schema: table.arrow_schema(), b, col: 0, len: 0, file_id: file_id.into(), lot_id: lot_id.into() }
+        Rows { table, schema: table.build_schema(), b, col: 0, len: 0, file_id: file_id.into(), lot_id: lot_id.into() }
     }
 
     pub fn len(&self) -> usize {

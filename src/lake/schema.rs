@@ -6,7 +6,8 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Bumped whenever a table's columns change; stored in every Parquet file's metadata.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: repeated strings declared as plain strings (still dictionary-encoded in the pages).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
@@ -29,10 +30,13 @@ pub enum Ty {
 }
 
 impl Ty {
+    /// The type readers see. Repeated strings are dictionary-encoded in the Parquet
+    /// pages but declared as plain strings: readers get ordinary string columns (not
+    /// pandas categoricals, which most tools handle poorly), and engines that group or
+    /// join on them use their fast string paths.
     pub fn arrow(self) -> DataType {
         match self {
-            Ty::Str => DataType::Utf8,
-            Ty::Dict => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            Ty::Str | Ty::Dict => DataType::Utf8,
             Ty::Bool => DataType::Boolean,
             Ty::U8 => DataType::UInt8,
             Ty::U16 => DataType::UInt16,
@@ -404,8 +408,28 @@ pub fn table(name: &str) -> Option<&'static Table> {
 }
 
 impl Table {
+    /// The schema readers see (stored in each file's Arrow schema hint).
     pub fn arrow_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self.cols.iter().map(|c| Field::new(c.name, c.ty.arrow(), c.nullable)).collect();
+        self.schema_with(|t| t.arrow())
+    }
+    /// The schema of the batches ingest builds: repeated strings as Arrow dictionaries,
+    /// which the writer turns into Parquet dictionary pages without touching each row.
+    pub fn build_schema(&self) -> SchemaRef {
+        self.schema_with(|t| match t {
+            Ty::Dict => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            t => t.arrow(),
+        })
+    }
+    /// The schema SQL sees: strings as views, which the Parquet reader fills straight
+    /// from dictionary pages and which DataFusion groups and joins on without copying.
+    pub fn query_schema(&self) -> SchemaRef {
+        self.schema_with(|t| match t {
+            Ty::Dict | Ty::Str => DataType::Utf8View,
+            t => t.arrow(),
+        })
+    }
+    fn schema_with(&self, ty: impl Fn(Ty) -> DataType) -> SchemaRef {
+        let fields: Vec<Field> = self.cols.iter().map(|c| Field::new(c.name, ty(c.ty), c.nullable)).collect();
         let mut md = std::collections::HashMap::new();
         md.insert("yieldlake.table".to_string(), self.name.to_string());
         md.insert("yieldlake.schema_version".to_string(), SCHEMA_VERSION.to_string());
