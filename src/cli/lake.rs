@@ -231,7 +231,12 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"files": m.live.len(), "quarantined": m.quarantine.len(), "tables": v}))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "files": m.live.len(),
+                "quarantined": m.quarantine.len(),
+                "tables": v,
+                "views": catalog::VIEWS.iter().map(|(name, doc, sql)| serde_json::json!({"view": name, "description": doc, "sql": sql})).collect::<Vec<_>>(),
+            }))?
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -597,7 +597,7 @@ fn results_final_provider_equals_the_sql_join() {
     ingest(&lake, &files);
     let join = catalog::VIEWS.iter().find(|v| v.0 == "results_final").unwrap().2;
     let probes = [
-        "SELECT count(*) AS n, sum(CAST(test_num AS BIGINT)) AS t, sum(CAST(x AS BIGINT)) AS sx, sum(CAST(y AS BIGINT)) AS sy, \
+        "SELECT count(*) AS n, sum(CAST(test_num AS BIGINT)) AS t, sum(abs(CAST(x AS BIGINT) - 7)) AS sx, sum(CAST(y AS BIGINT)) AS sy, \
          count(DISTINCT wafer_id) AS w, count(DISTINCT part_id) AS p, sum(CAST(retest_index AS BIGINT)) AS ri, \
          sum(CASE WHEN part_passed THEN 1 ELSE 0 END) AS pp, sum(CAST(hard_bin AS BIGINT)) AS hb, round(sum(result), 3) AS s FROM {}",
         "SELECT count(*) AS n, round(avg(result), 9) AS m FROM {} WHERE test_num = (SELECT min(test_num) FROM results)",
