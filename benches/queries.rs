@@ -91,7 +91,7 @@ fn main() {
     let mut script = String::from(
         "import duckdb, json, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n",
     );
-    script.push_str("for t in ['parts', 'results']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n");
+    script.push_str("for t in ['parts', 'results', 'files']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n");
     for (name, _, sql) in catalog::VIEWS {
         script.push_str(&format!("con.execute({:?})\n", format!("CREATE VIEW {name} AS {sql}")));
     }

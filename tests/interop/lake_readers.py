@@ -62,7 +62,7 @@ def main():
         print(f"FAIL lot ids: DuckDB sees {lots[0]} lot_id values and {lots[1]} lot directories, DataFusion {want['lots']}")
     # The views, defined in DuckDB from their published SQL.
     meta = json.loads(subprocess.run([exe, "tables", "--lake", lake, "--json"], capture_output=True, text=True, check=True).stdout)
-    for t in ["parts", "results"]:
+    for t in ["parts", "results", "files"]:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)")
     for v in meta["views"]:
         con.execute(f"CREATE VIEW {v['view']} AS {v['sql']}")
@@ -70,6 +70,7 @@ def main():
         "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, count(DISTINCT touch_key) AS k FROM final_parts",
         "SELECT count(*) AS n, sum(abs(CAST(x AS BIGINT) - 7)) AS sx, sum(CAST(retest_index AS BIGINT)) AS ri, sum(CAST(result AS DOUBLE)) AS s FROM results_final",
         "SELECT count(*) AS n, sum(CAST(result AS DOUBLE)) AS s FROM results_final WHERE test_num = (SELECT min(test_num) FROM results)",
+        "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, sum(CASE WHEN passed THEN 1 ELSE 0 END) AS good FROM final_dies",
     ]
     for q in probes:
         want = ours(exe, lake, q)[0]

@@ -50,6 +50,7 @@ def main():
         "SELECT count(*) AS n, sum(CAST(result AS DOUBLE)) AS s, count(DISTINCT lot_id) AS lots FROM results",
         "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, count(DISTINCT touch_key) AS k FROM final_parts",
         "SELECT count(*) AS n, sum(abs(CAST(x AS BIGINT) - 7)) AS sx, sum(CAST(retest_index AS BIGINT)) AS ri, sum(CAST(result AS DOUBLE)) AS s FROM results_final",
+        "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, sum(CASE WHEN passed THEN 1 ELSE 0 END) AS good FROM final_dies",
     ]
     for q in probes:
         want = ours(exe, lake, q)[0]

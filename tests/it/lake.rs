@@ -616,3 +616,68 @@ fn results_final_provider_equals_the_sql_join() {
     let fin = u(&sql(&lake, "SELECT count(*) AS n FROM results_final")[0]["n"]);
     assert!(fin < all, "{fin} < {all}");
 }
+
+/// One wafer-sort file of lot `L1`, wafer `W1`, started at `start`: each die is (x, y, pass).
+fn wafer_file(start: u32, dies: &[(i16, i16, bool)]) -> Vec<u8> {
+    let mut recs = vec![
+        Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] }),
+        Record::Mir(Mir {
+            setup_t: Some(start),
+            start_t: Some(start),
+            stat_num: Some(1),
+            lot_id: Some(Cn::from("L1")),
+            ..Default::default()
+        }),
+        Record::Wir(Wir { head_num: Some(1), site_grp: Some(255), start_t: Some(start), wafer_id: Some(Cn::from("W1")), extra: &[] }),
+    ];
+    for &(x, y, pass) in dies {
+        recs.push(Record::Pir(Pir { head_num: Some(1), site_num: Some(1), extra: &[] }));
+        recs.push(Record::Prr(Prr {
+            head_num: Some(1),
+            site_num: Some(1),
+            part_flg: Some(if pass { 0 } else { 8 }),
+            num_test: Some(0),
+            hard_bin: Some(if pass { 1 } else { 5 }),
+            soft_bin: Some(if pass { 1 } else { 5 }),
+            x_coord: Some(x),
+            y_coord: Some(y),
+            ..Default::default()
+        }));
+    }
+    recs.push(Record::Wrr(Wrr {
+        head_num: Some(1),
+        finish_t: Some(start + 10),
+        part_cnt: Some(dies.len() as u32),
+        wafer_id: Some(Cn::from("W1")),
+        ..Default::default()
+    }));
+    recs.push(Record::Mrr(Mrr { finish_t: Some(start + 20), ..Default::default() }));
+    encode_all(&recs, ByteOrder::Little).unwrap()
+}
+
+/// Retests in a later file: `final_parts` stays per file (as `expected.json` counts),
+/// `final_dies` lets the later file's touch decide each die of the lot.
+#[test]
+fn final_dies_merges_reprobes_across_files_by_start_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // First pass: three dies, (1,0) probed twice within the file (fail, then pass).
+    let first = wafer_file(1000, &[(0, 0, false), (1, 0, false), (2, 0, true), (1, 0, true)]);
+    // Re-probe file, written later: (0,0) now passes, (2,0) now fails.
+    let reprobe = wafer_file(2000, &[(0, 0, true), (2, 0, false)]);
+    // Named so that directory order is the reverse of time order.
+    std::fs::write(dir.path().join("a_reprobe.stdf"), reprobe).unwrap();
+    std::fs::write(dir.path().join("b_first.stdf"), first).unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[dir.path().join("a_reprobe.stdf"), dir.path().join("b_first.stdf")]);
+    let fp = sql(&lake, "SELECT count(*) AS n FROM final_parts");
+    assert_eq!(u(&fp[0]["n"]), 5, "per file: 3 final dies in the first file, 2 in the re-probe");
+    let d = sql(&lake, "SELECT x, y, passed, file_start_t, retest_index FROM final_dies ORDER BY x");
+    let got: Vec<(i64, bool, bool)> = d
+        .iter()
+        .map(|r| {
+            (r["x"].as_i64().unwrap(), r["passed"].as_bool().unwrap(), r["file_start_t"].as_str().unwrap().contains("1970-01-01T00:33:20"))
+        })
+        .collect();
+    // (0,0) and (2,0) from the re-probe (start 2000 s = 00:33:20), (1,0) from the first file's second touch.
+    assert_eq!(got, vec![(0, true, true), (1, true, false), (2, false, true)], "{d:?}");
+}
