@@ -61,23 +61,134 @@ pub type RowCounts = BTreeMap<&'static str, u64>;
 const BATCH: usize = 1 << 16;
 const NO_PART: u32 = u32::MAX;
 
-#[derive(Default)]
+/// One part, held until the file ends (a later touch decides `is_final`), so kept small:
+/// 40 bytes, with absent values flagged in `present` and both strings in one arena span.
 struct PartRow {
     part_seq: u32,
-    head: Option<u8>,
-    site: Option<u8>,
-    wafer_index: Option<u32>,
-    x: Option<i16>,
-    y: Option<i16>,
-    /// Ranges in the assembler's `text` arena: one allocation for all parts' strings.
-    part_id: Option<(usize, usize)>,
-    part_txt: Option<(usize, usize)>,
-    hard_bin: Option<u16>,
-    soft_bin: Option<u16>,
-    part_flg: Option<u8>,
-    num_test: Option<u16>,
-    test_t: Option<u32>,
-    results: u32,
+    wafer_index: u32,
+    test_t: u32,
+    /// Start of PART_ID then PART_TXT in the assembler's `text` arena.
+    text_start: u64,
+    id_len: u16,
+    txt_len: u16,
+    x: i16,
+    y: i16,
+    hard_bin: u16,
+    soft_bin: u16,
+    num_test: u16,
+    head: u8,
+    site: u8,
+    part_flg: u8,
+    present: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<PartRow>() == 40);
+
+const P_HEAD: u16 = 1;
+const P_SITE: u16 = 2;
+const P_WAFER: u16 = 4;
+const P_X: u16 = 8;
+const P_Y: u16 = 16;
+const P_ID: u16 = 32;
+const P_TXT: u16 = 64;
+const P_HBIN: u16 = 128;
+const P_SBIN: u16 = 256;
+const P_FLG: u16 = 512;
+const P_NTEST: u16 = 1024;
+const P_TIME: u16 = 2048;
+
+impl PartRow {
+    fn new(seq: u32, p: &r::Prr<'_>, wafer: Option<u32>, text: &mut String) -> PartRow {
+        let mut present = 0;
+        let mut flag = |bit: u16, on: bool| {
+            if on {
+                present |= bit;
+            }
+        };
+        flag(P_HEAD, p.head_num.is_some());
+        flag(P_SITE, p.site_num.is_some());
+        flag(P_WAFER, wafer.is_some());
+        flag(P_X, p.x().is_some());
+        flag(P_Y, p.y().is_some());
+        flag(P_HBIN, p.hard_bin.is_some());
+        flag(P_SBIN, p.soft_bin().is_some());
+        flag(P_FLG, p.part_flg.is_some());
+        flag(P_NTEST, p.num_test.is_some());
+        flag(P_TIME, p.test_t.is_some());
+        let text_start = text.len() as u64;
+        let mut put = |c: Option<&Cn<'_>>, bit: u16| -> u16 {
+            match c {
+                Some(c) => {
+                    let before = text.len();
+                    text.push_str(&c.to_str());
+                    present |= bit;
+                    (text.len() - before) as u16
+                }
+                None => 0,
+            }
+        };
+        let id_len = put(p.part_id.as_ref(), P_ID);
+        let txt_len = put(p.part_txt.as_ref().filter(|c| !c.is_empty()), P_TXT);
+        PartRow {
+            part_seq: seq,
+            wafer_index: wafer.unwrap_or(0),
+            test_t: p.test_t.unwrap_or(0),
+            text_start,
+            id_len,
+            txt_len,
+            x: p.x().unwrap_or(0),
+            y: p.y().unwrap_or(0),
+            hard_bin: p.hard_bin.unwrap_or(0),
+            soft_bin: p.soft_bin().unwrap_or(0),
+            num_test: p.num_test.unwrap_or(0),
+            head: p.head_num.unwrap_or(0),
+            site: p.site_num.unwrap_or(0),
+            part_flg: p.part_flg.unwrap_or(0),
+            present,
+        }
+    }
+    #[inline]
+    fn get<T>(&self, bit: u16, v: T) -> Option<T> {
+        (self.present & bit != 0).then_some(v)
+    }
+    fn head(&self) -> Option<u8> {
+        self.get(P_HEAD, self.head)
+    }
+    fn site(&self) -> Option<u8> {
+        self.get(P_SITE, self.site)
+    }
+    fn wafer_index(&self) -> Option<u32> {
+        self.get(P_WAFER, self.wafer_index)
+    }
+    fn x(&self) -> Option<i16> {
+        self.get(P_X, self.x)
+    }
+    fn y(&self) -> Option<i16> {
+        self.get(P_Y, self.y)
+    }
+    fn hard_bin(&self) -> Option<u16> {
+        self.get(P_HBIN, self.hard_bin)
+    }
+    fn soft_bin(&self) -> Option<u16> {
+        self.get(P_SBIN, self.soft_bin)
+    }
+    fn part_flg(&self) -> Option<u8> {
+        self.get(P_FLG, self.part_flg)
+    }
+    fn num_test(&self) -> Option<u16> {
+        self.get(P_NTEST, self.num_test)
+    }
+    fn test_t(&self) -> Option<u32> {
+        self.get(P_TIME, self.test_t)
+    }
+    fn part_id<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let a = self.text_start as usize;
+        self.get(P_ID, ()).map(|_| &text[a..a + self.id_len as usize])
+    }
+    fn part_txt<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let a = self.text_start as usize + self.id_len as usize;
+        self.get(P_TXT, ()).map(|_| &text[a..a + self.txt_len as usize])
+    }
 }
 
 #[derive(Default)]
@@ -122,15 +233,9 @@ fn text<'a>(c: &'a Option<Cn<'_>>) -> Option<std::borrow::Cow<'a, str>> {
     c.as_ref().filter(|c| !c.0.is_empty()).map(|c| c.to_str())
 }
 
-fn arena(text: &mut String, c: &Cn<'_>) -> (usize, usize) {
-    let start = text.len();
-    text.push_str(&c.to_str());
-    (start, text.len())
-}
-
 /// What identifies a part across touches. Dies compare by wafer id (through the index of
 /// the first wafer with that id), so a wafer loaded twice in one file is one wafer.
-#[derive(Hash, PartialEq, Eq, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum Touch<'a> {
     Die(u32, i16, i16),
     Part(&'a str),
@@ -375,22 +480,7 @@ impl<'s> Assembler<'s> {
                 if let Some(w) = wafer {
                     self.wafers[w as usize].parts += 1;
                 }
-                self.part_rows.push(PartRow {
-                    part_seq: seq,
-                    head: p.head_num,
-                    site: p.site_num,
-                    wafer_index: wafer,
-                    x: p.x(),
-                    y: p.y(),
-                    part_id: p.part_id.as_ref().map(|c| arena(&mut self.text, c)),
-                    part_txt: p.part_txt.as_ref().filter(|c| !c.0.is_empty()).map(|c| arena(&mut self.text, c)),
-                    hard_bin: p.hard_bin,
-                    soft_bin: p.soft_bin(),
-                    part_flg: p.part_flg,
-                    num_test: p.num_test,
-                    test_t: p.test_t,
-                    results: 0,
-                });
+                self.part_rows.push(PartRow::new(seq, &p, wafer, &mut self.text));
             }
             Record::Wir(w) => {
                 let idx = self.wafers.len() as u32;
@@ -534,14 +624,13 @@ impl<'s> Assembler<'s> {
             self.wafers.iter().enumerate().map(|(i, w)| *first_of_id.entry(w.wafer_id.as_str()).or_insert(i as u32)).collect();
         let no_wafer = first_of_id.get("").copied().unwrap_or(u32::MAX);
         let text = self.text.as_str();
-        let span = |s: Option<(usize, usize)>| s.map(|(a, b)| &text[a..b]);
         let touch = |p: &PartRow| -> Option<Touch<'_>> {
-            let flg = p.part_flg.unwrap_or(0);
-            let die = match (p.x, p.y) {
-                (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index.map_or(no_wafer, |w| canon[w as usize]), x, y)),
+            let flg = p.part_flg().unwrap_or(0);
+            let die = match (p.x(), p.y()) {
+                (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index().map_or(no_wafer, |w| canon[w as usize]), x, y)),
                 _ => None,
             };
-            let pid = span(p.part_id).filter(|s| !s.is_empty()).map(Touch::Part);
+            let pid = p.part_id(text).filter(|s| !s.is_empty()).map(Touch::Part);
             if flg & 0x01 != 0 && pid.is_some() {
                 pid
             } else if flg & 0x02 != 0 && die.is_some() {
@@ -551,29 +640,37 @@ impl<'s> Assembler<'s> {
             }
         };
         // Per touch key: touches so far and the latest one.
-        let mut seen: HashMap<Touch<'_>, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
+        // Per touch key: touches so far and the latest one. Dies key by one u64 (16-byte
+        // entries), part ids by their text.
+        let mut dies: HashMap<u64, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
+        let mut pids: HashMap<&str, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
+        let die_key = |w: u32, x: i16, y: i16| (w as u64) << 32 | (x as u16 as u64) << 16 | y as u16 as u64;
         let mut retest = vec![0u32; self.part_rows.len()];
         for (i, p) in self.part_rows.iter().enumerate() {
-            if let Some(t) = touch(p) {
-                let e = seen.entry(t).or_insert((0, 0));
-                retest[i] = e.0;
-                e.0 += 1;
-                e.1 = i as u32;
-            }
+            let e = match touch(p) {
+                Some(Touch::Die(w, x, y)) => dies.entry(die_key(w, x, y)).or_insert((0, 0)),
+                Some(Touch::Part(id)) => pids.entry(id).or_insert((0, 0)),
+                None => continue,
+            };
+            retest[i] = e.0;
+            e.0 += 1;
+            e.1 = i as u32;
         }
         let mut is_final = vec![true; self.part_rows.len()];
         for (i, p) in self.part_rows.iter().enumerate() {
-            if let Some(t) = touch(p) {
-                is_final[i] = seen[&t].1 == i as u32;
-            }
+            is_final[i] = match touch(p) {
+                Some(Touch::Die(w, x, y)) => dies[&die_key(w, x, y)].1 == i as u32,
+                Some(Touch::Part(id)) => pids[id].1 == i as u32,
+                None => true,
+            };
         }
-        drop(seen);
+        drop((dies, pids));
         let mut parts = Rows::new(&schema::PARTS, &fid, &lot, &[]);
         let mut key = String::new();
         for (i, p) in self.part_rows.iter().enumerate() {
-            let pf = r::Prr { part_flg: p.part_flg, ..Default::default() }.pass_fail();
-            let flg = p.part_flg.unwrap_or(0);
-            let wafer_id = p.wafer_index.map(|w| self.wafers[w as usize].wafer_id.as_str());
+            let pf = r::Prr { part_flg: p.part_flg(), ..Default::default() }.pass_fail();
+            let flg = p.part_flg().unwrap_or(0);
+            let wafer_id = p.wafer_index().map(|w| self.wafers[w as usize].wafer_id.as_str());
             key.clear();
             let has_key = match touch(p) {
                 Some(Touch::Die(_, x, y)) => {
@@ -591,17 +688,17 @@ impl<'s> Assembler<'s> {
             parts
                 .row()
                 .u32(Some(p.part_seq))
-                .u8(p.head)
-                .u8(p.site)
-                .u32(p.wafer_index)
+                .u8(p.head())
+                .u8(p.site())
+                .u32(p.wafer_index())
                 .str(wafer_id)
-                .i16(p.x)
-                .i16(p.y)
-                .str(span(p.part_id))
-                .str(span(p.part_txt))
-                .u16(p.hard_bin)
-                .u16(p.soft_bin)
-                .u8(p.part_flg)
+                .i16(p.x())
+                .i16(p.y())
+                .str(p.part_id(text))
+                .str(p.part_txt(text))
+                .u16(p.hard_bin())
+                .u16(p.soft_bin())
+                .u8(p.part_flg())
                 .str(Some(pf.as_str()))
                 .bool(match pf {
                     PassFail::Pass => Some(true),
@@ -610,12 +707,12 @@ impl<'s> Assembler<'s> {
                 })
                 .bool(Some(flg & 0x04 != 0))
                 .bool(Some(flg & 0x03 != 0))
-                .u16(p.num_test)
-                .f64(p.test_t.map(|t| t as f64 / 1000.0))
+                .u16(p.num_test())
+                .f64(p.test_t().map(|t| t as f64 / 1000.0))
                 .str(has_key.then_some(key.as_str()))
                 .u32(Some(retest[i]))
                 .bool(Some(is_final[i]))
-                .u32(Some(self.result_count.get(p.part_seq as usize).copied().unwrap_or(p.results)))
+                .u32(Some(self.result_count.get(p.part_seq as usize).copied().unwrap_or(0)))
                 .end();
             if parts.len() == BATCH {
                 *self.counts.entry(schema::PARTS.name).or_default() += BATCH as u64;
