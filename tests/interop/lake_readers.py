@@ -5,21 +5,14 @@ and on the sum of results.result. DuckDB, given the views' SQL from `yieldlake t
 
 usage: python lake_readers.py YIELDLAKE_BIN LAKE_DIR
 """
-import json
 import math
-import subprocess
 import sys
 
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
 
-TABLES = ["files", "wafers", "parts", "results", "functional", "tests", "bins", "sites", "other_records"]
-
-
-def ours(exe, lake, q):
-    out = subprocess.run([exe, "sql", q, "--lake", lake, "--format", "json"], capture_output=True, text=True, check=True)
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+from lakecheck import TABLES, check_views, ours, views
 
 
 def main():
@@ -61,29 +54,18 @@ def main():
         failures += 1
         print(f"FAIL lot ids: DuckDB sees {lots[0]} lot_id values and {lots[1]} lot directories, DataFusion {want['lots']}")
     # The views, defined in DuckDB from their published SQL.
-    meta = json.loads(subprocess.run([exe, "tables", "--lake", lake, "--json"], capture_output=True, text=True, check=True).stdout)
     for t in ["parts", "results", "files"]:
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)")
-    for v in meta["views"]:
-        con.execute(f"CREATE VIEW {v['view']} AS {v['sql']}")
-    probes = [
-        "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, count(DISTINCT touch_key) AS k FROM final_parts",
-        "SELECT count(*) AS n, sum(abs(CAST(x AS BIGINT) - 7)) AS sx, sum(CAST(retest_index AS BIGINT)) AS ri, sum(CAST(result AS DOUBLE)) AS s FROM results_final",
-        "SELECT count(*) AS n, sum(CAST(result AS DOUBLE)) AS s FROM results_final WHERE test_num = (SELECT min(test_num) FROM results)",
-        "SELECT count(*) AS n, sum(CAST(hard_bin AS BIGINT)) AS hb, sum(CASE WHEN passed THEN 1 ELSE 0 END) AS good FROM final_dies",
-    ]
-    for q in probes:
-        want = ours(exe, lake, q)[0]
-        got = dict(zip(want.keys(), con.execute(q).fetchone()))
-        checks += 1
-        same = all(
-            (math.isclose(float(got[k] or 0), float(want[k] or 0), rel_tol=1e-9, abs_tol=1e-9) if k == "s" else got[k] == want[k]) for k in want
-        )
-        if not same:
-            failures += 1
-            print(f"FAIL {q}: DuckDB {got}, DataFusion {want}")
-        else:
-            print(f"  DuckDB view = ours: {q.split(' FROM ')[1]}: {want}")
+    for name, sql in views(exe, lake):
+        con.execute(f"CREATE VIEW {name} AS {sql}")
+
+    def run(q):
+        cur = con.execute(q)
+        return dict(zip([d[0] for d in cur.description], cur.fetchone()))
+
+    c, f = check_views("DuckDB", exe, lake, run)
+    checks += c
+    failures += f
     print(f"lake interop: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
