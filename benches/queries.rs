@@ -1,6 +1,6 @@
 //! The query suite on a lake of at least 100 M results: our DataFusion session against
 //! DuckDB reading the same Parquet files, with the same SQL text (the views are defined
-//! identically in both). Prints best-of-3 seconds per query and the ratio.
+//! identically in both). Prints best-of-5 (BENCH_RUNS) seconds per query and the ratio.
 //!
 //! `cargo bench --bench queries` (env: BENCH_RESULTS_M=100, PYTHON=.venv/bin/python).
 //! The lake is built once under target/bench-data/query-lake and reused.
@@ -73,11 +73,19 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let ctx = rt.block_on(catalog::session(&lake)).unwrap();
+    // BENCH_ONLY=pareto runs the queries whose name contains it (for profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let extra: Vec<(&str, &str)> = match std::env::var("BENCH_SQL") {
+        Ok(q) => vec![("BENCH_SQL", Box::leak(q.into_boxed_str()))],
+        Err(_) => vec![],
+    };
+    let queries: Vec<&(&str, &str)> = QUERIES.iter().chain(extra.iter()).filter(|q| q.0.contains(only.as_str())).collect();
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let mut ours = Vec::new();
-    for (name, q) in QUERIES {
+    for (name, q) in &queries {
         let mut best = f64::MAX;
         let mut rows = 0;
-        for _ in 0..3 {
+        for _ in 0..runs {
             let t = Instant::now();
             let b = rt.block_on(async { catalog::query(&ctx, q, false).await.unwrap().collect().await.unwrap() });
             best = best.min(t.elapsed().as_secs_f64());
@@ -95,12 +103,13 @@ fn main() {
     for (name, _, sql) in catalog::VIEWS {
         script.push_str(&format!("con.execute({:?})\n", format!("CREATE VIEW {name} AS {sql}")));
     }
-    script.push_str("out = []\nfor q in json.loads(sys.argv[2]):\n    best = 1e9\n    for _ in range(3):\n        t = time.perf_counter(); r = con.execute(q).fetchall(); best = min(best, time.perf_counter() - t)\n    out.append([best, len(r)])\nprint(json.dumps(out))\n");
-    let qs = serde_json::to_string(&QUERIES.iter().map(|q| q.1).collect::<Vec<_>>()).unwrap();
+    script.push_str("out = []\nfor q in json.loads(sys.argv[2]):\n    best = 1e9\n    for _ in range(int(sys.argv[3])):\n        t = time.perf_counter(); r = con.execute(q).fetchall(); best = min(best, time.perf_counter() - t)\n    out.append([best, len(r)])\nprint(json.dumps(out))\n");
+    let qs = serde_json::to_string(&queries.iter().map(|q| q.1).collect::<Vec<_>>()).unwrap();
     let duck: Option<Vec<(f64, usize)>> = std::process::Command::new(&python)
         .args(["-c", &script])
         .arg(&lake)
         .arg(&qs)
+        .arg(runs.to_string())
         .output()
         .ok()
         .filter(|o| {
@@ -110,7 +119,7 @@ fn main() {
             }
         })
         .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().last().and_then(|l| serde_json::from_str(l).ok()));
-    println!("{:<34} {:>10} {:>10} {:>8}  rows", "query (best of 3)", "DataFusion", "DuckDB", "ratio");
+    println!("{:<34} {:>10} {:>10} {:>8}  rows", format!("query (best of {runs})"), "DataFusion", "DuckDB", "ratio");
     for (i, (name, t, rows)) in ours.iter().enumerate() {
         match &duck {
             Some(d) => {

@@ -20,6 +20,7 @@
 //! it starts.
 
 pub mod catalog;
+pub mod group_by;
 mod parquet_out;
 mod results_final;
 pub mod rows;

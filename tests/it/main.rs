@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod corpus;
 mod generate;
+mod group_by;
 mod hostile;
 mod lake;
 mod resolver;
