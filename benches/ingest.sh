@@ -13,25 +13,32 @@ cargo build --release --quiet
 BIN=target/release/yieldlake
 D=target/bench-data/ingest
 mkdir -p "$D"
-gen() { # dir seed
-  if ! ls "$D/$1"/*.stdf >/dev/null 2>&1; then
-    "$BIN" generate --profile auto-ic-ws --out "$D/$1" --wafers 1 --scale 270 --seed "$2" --quiet
+gen() { # dir seed [generate flags]
+  local dir=$1 seed=$2; shift 2
+  if ! ls "$D/$dir"/*.stdf >/dev/null 2>&1; then
+    "$BIN" generate --profile auto-ic-ws --out "$D/$dir" --wafers 1 --seed "$seed" --quiet "${@:---scale=270}"
   fi
-  ls "$D/$1"/*.stdf
+  ls "$D/$dir"/*.stdf
 }
 A=$(gen a 1)
 B=$(gen b 2)
+# Memory must not grow with the file: ~4.9 M dies of 2 tests each (~1.2 GB), measured with
+# the default spill budget and with every part held in memory.
+C=$(gen many 5 --scale=1500 --tests=2)
 SIZE=$(stat -c %s "$A")
 measure() { # label, command...
   local label=$1; shift
   cat "$A" "$B" > /dev/null  # every contender starts from the same (warm) page cache
   /usr/bin/time -o "$D/time.$label" -f "%e %M %U %S" "$@" > "$D/out.$label" 2>&1 || { echo "$label failed:"; cat "$D/out.$label"; exit 1; }
 }
-rm -rf "$D/lake1" "$D/lake1c" "$D/lake2"
+rm -rf "$D/lake1" "$D/lake1c" "$D/lake2" "$D/lakem" "$D/lakemm"
 sync
 measure one   "$BIN" ingest "$A" --lake "$D/lake1"
 measure onec  taskset -c 0 "$BIN" ingest "$A" --lake "$D/lake1c" --threads 1
 measure two   taskset -c 0,1 "$BIN" ingest "$A" "$B" --lake "$D/lake2" --threads 2
+measure many  "$BIN" ingest "$C" --lake "$D/lakem"
+measure manym env YIELDLAKE_SPILL_PARTS=100000000 "$BIN" ingest "$C" --lake "$D/lakemm"
+rm -rf "$D/lakem" "$D/lakemm"
 measure conv  "$PY" -c "import stdf_convert,sys; t=stdf_convert.tables(sys.argv[1]); print(sum(x.num_rows for x in t.values()))" "$A"
 # pystdf reads ~4 MB/s: time it on the first 50 MB of the same file.
 head -c 50000000 "$A" > "$D/slice50.stdf"
@@ -54,6 +61,7 @@ def t(label):
     return float(e), int(kb) / 1024, float(u) + float(s)
 one, one_rss, one_cpu = t("one"); onec, onec_rss, _ = t("onec"); two, two_rss, _ = t("two")
 conv, conv_rss, conv_cpu = t("conv"); py, _, _ = t("py")
+many, many_rss, _ = t("many"); manym, manym_rss, _ = t("manym")
 mb = size / 1e6
 print(f"input: {mb:.0f} MB uncompressed STDF (auto-ic-ws, ~36 M results)")
 print(f"yieldlake ingest, 1 file              : {mb/one:7.1f} MB/s  {one:6.2f} s  cpu {one_cpu:6.2f} s  peak RSS {one_rss:6.0f} MB")
@@ -66,4 +74,5 @@ print(f"  same on one core                           = {conv/onec:.2f}x   (CPU p
 print(f"ratio 2 files on 2 cores / 1 file on 1 core = {(2*mb/two)/(mb/onec):.2f}x   (target >= 1.8x)")
 print(f"ratio ingest / pystdf read = {(mb/one)/(50/py):.0f}x")
 print(f"peak RSS per ingest worker: {one_rss:.0f} MB   (target <= 300 MB whatever the file size)")
+print(f"  4.9 M-part file: {many_rss:.0f} MB ({many:.2f} s); every part in memory instead: {manym_rss:.0f} MB ({manym:.2f} s)")
 PYEOF

@@ -51,7 +51,7 @@ pub fn ingest(a: IngestArgs, json_logs: bool) -> Result<ExitCode> {
             Outcome::Quarantined { path, error } => tracing::warn!(path = %path, error = %error, "quarantined"),
         }
     };
-    let rep = lk.ingest(&inputs, &IngestOptions { threads: a.threads }, &on_done);
+    let rep = lk.ingest(&inputs, &IngestOptions { threads: a.threads, ..Default::default() }, &on_done);
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }

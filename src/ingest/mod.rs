@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::record_batch::RecordBatch;
 
 mod results;
+pub mod spill;
 
 use crate::lake::rows::Rows;
 use crate::lake::schema::{self, Table};
@@ -17,12 +18,21 @@ use crate::stdf::resolve::{TestKind, TestResolver};
 use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
 use results::{ResultOf, ResultRows};
+use spill::{ExternalSort, KeyRec, TempFile};
 
 /// Where finished batches go (the lake's Parquet writers, or a test's memory).
 pub trait BatchSink {
     /// Called once, before any batch, when the file's lot id is known.
     fn start(&mut self, lot_id: &str) -> std::io::Result<()>;
     fn write(&mut self, table: &'static Table, batch: RecordBatch) -> std::io::Result<()>;
+    /// Where parts may be spilled when a file has more than fit in memory.
+    fn spill_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
+    /// Parts held in memory before spilling.
+    fn spill_parts(&self) -> usize {
+        spill::spill_parts()
+    }
 }
 
 /// What the lake records about the file besides its records.
@@ -62,9 +72,11 @@ const BATCH: usize = 1 << 16;
 const NO_PART: u32 = u32::MAX;
 
 /// One part, held until the file ends (a later touch decides `is_final`), so kept small:
-/// 40 bytes, with absent values flagged in `present` and both strings in one arena span.
+/// 48 bytes, with absent values flagged in `present` and both strings in one arena span.
 struct PartRow {
     part_seq: u32,
+    /// PTR and MPR results between its PIR and PRR.
+    results: u32,
     wafer_index: u32,
     test_t: u32,
     /// Start of PART_ID then PART_TXT in the assembler's `text` arena.
@@ -82,7 +94,7 @@ struct PartRow {
     present: u16,
 }
 
-const _: () = assert!(std::mem::size_of::<PartRow>() == 40);
+const _: () = assert!(std::mem::size_of::<PartRow>() == 48);
 
 const P_HEAD: u16 = 1;
 const P_SITE: u16 = 2;
@@ -98,7 +110,7 @@ const P_NTEST: u16 = 1024;
 const P_TIME: u16 = 2048;
 
 impl PartRow {
-    fn new(seq: u32, p: &r::Prr<'_>, wafer: Option<u32>, text: &mut String) -> PartRow {
+    fn new(seq: u32, results: u32, p: &r::Prr<'_>, wafer: Option<u32>, text: &mut String) -> PartRow {
         let mut present = 0;
         let mut flag = |bit: u16, on: bool| {
             if on {
@@ -131,6 +143,7 @@ impl PartRow {
         let txt_len = put(p.part_txt.as_ref().filter(|c| !c.is_empty()), P_TXT);
         PartRow {
             part_seq: seq,
+            results,
             wafer_index: wafer.unwrap_or(0),
             test_t: p.test_t.unwrap_or(0),
             text_start,
@@ -189,6 +202,62 @@ impl PartRow {
         let a = self.text_start as usize + self.id_len as usize;
         self.get(P_TXT, ()).map(|_| &text[a..a + self.txt_len as usize])
     }
+    /// Appends the row and its strings to a spill file.
+    fn spill(&self, text: &str, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut b = [0u8; 35];
+        b[0..4].copy_from_slice(&self.part_seq.to_le_bytes());
+        b[4..8].copy_from_slice(&self.results.to_le_bytes());
+        b[8..12].copy_from_slice(&self.wafer_index.to_le_bytes());
+        b[12..16].copy_from_slice(&self.test_t.to_le_bytes());
+        b[16..18].copy_from_slice(&self.id_len.to_le_bytes());
+        b[18..20].copy_from_slice(&self.txt_len.to_le_bytes());
+        b[20..22].copy_from_slice(&self.x.to_le_bytes());
+        b[22..24].copy_from_slice(&self.y.to_le_bytes());
+        b[24..26].copy_from_slice(&self.hard_bin.to_le_bytes());
+        b[26..28].copy_from_slice(&self.soft_bin.to_le_bytes());
+        b[28..30].copy_from_slice(&self.num_test.to_le_bytes());
+        b[30] = self.head;
+        b[31] = self.site;
+        b[32] = self.part_flg;
+        b[33..35].copy_from_slice(&self.present.to_le_bytes());
+        w.write_all(&b)?;
+        let a = self.text_start as usize;
+        w.write_all(text[a..a + self.id_len as usize + self.txt_len as usize].as_bytes())
+    }
+    /// The next spilled row, with its strings in `text` (cleared first).
+    fn unspill(r: &mut impl std::io::Read, text: &mut String) -> std::io::Result<Option<PartRow>> {
+        let mut b = [0u8; 35];
+        match r.read_exact(&mut b) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        let row = PartRow {
+            part_seq: u32_at(0),
+            results: u32_at(4),
+            wafer_index: u32_at(8),
+            test_t: u32_at(12),
+            text_start: 0,
+            id_len: u16_at(16),
+            txt_len: u16_at(18),
+            x: u16_at(20) as i16,
+            y: u16_at(22) as i16,
+            hard_bin: u16_at(24),
+            soft_bin: u16_at(26),
+            num_test: u16_at(28),
+            head: b[30],
+            site: b[31],
+            part_flg: b[32],
+            present: u16_at(33),
+        };
+        let mut bytes = vec![0u8; row.id_len as usize + row.txt_len as usize];
+        r.read_exact(&mut bytes)?;
+        text.clear();
+        text.push_str(std::str::from_utf8(&bytes).map_err(std::io::Error::other)?);
+        Ok(Some(row))
+    }
 }
 
 #[derive(Default)]
@@ -233,12 +302,56 @@ fn text<'a>(c: &'a Option<Cn<'_>>) -> Option<std::borrow::Cow<'a, str>> {
     c.as_ref().filter(|c| !c.0.is_empty()).map(|c| c.to_str())
 }
 
+/// The open-part slot of a head and site.
+fn slot(head: Option<u8>, site: Option<u8>) -> usize {
+    head.unwrap_or(1) as usize * 256 + site.unwrap_or(1) as usize
+}
+
 /// What identifies a part across touches. Dies compare by wafer id (through the index of
 /// the first wafer with that id), so a wafer loaded twice in one file is one wafer.
 #[derive(Clone, Copy)]
 enum Touch<'a> {
     Die(u32, i16, i16),
     Part(&'a str),
+}
+
+/// A part's touch: its die (wafer, X, Y) or its part id. PART_FLG bit 0 / 1 choose the
+/// key explicitly. `canon` maps a wafer index to the first wafer with its id.
+fn touch_of<'t>(p: &PartRow, text: &'t str, canon: &[u32], no_wafer: u32) -> Option<Touch<'t>> {
+    let flg = p.part_flg().unwrap_or(0);
+    let die = match (p.x(), p.y()) {
+        (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index().map_or(no_wafer, |w| canon[w as usize]), x, y)),
+        _ => None,
+    };
+    let pid = p.part_id(text).filter(|s| !s.is_empty()).map(Touch::Part);
+    if flg & 0x01 != 0 && pid.is_some() {
+        pid
+    } else if flg & 0x02 != 0 && die.is_some() {
+        die
+    } else {
+        die.or(pid)
+    }
+}
+
+fn die_key(w: u32, x: i16, y: i16) -> u64 {
+    (w as u64) << 32 | (x as u16 as u64) << 16 | y as u16 as u64
+}
+
+/// A touch as one sortable number: dies exactly, part ids by a 127-bit hash.
+fn touch_key(t: Touch<'_>) -> u128 {
+    use std::hash::{Hash, Hasher};
+    match t {
+        Touch::Die(w, x, y) => die_key(w, x, y) as u128,
+        Touch::Part(id) => {
+            let half = |salt: u8| {
+                let mut h = std::hash::DefaultHasher::new();
+                salt.hash(&mut h);
+                id.hash(&mut h);
+                h.finish()
+            };
+            1 << 127 | ((half(1) as u128) << 64 | half(2) as u128) >> 1
+        }
+    }
 }
 
 fn json_fields(rec: &Record<'_>, out: &mut String) {
@@ -264,9 +377,13 @@ struct Assembler<'s> {
     open: Vec<u32>,
     part_rows: Vec<PartRow>,
     text: String,
-    /// part_seq -> index in part_rows, once its PRR is seen.
     parts_opened: u32,
-    result_count: Vec<u32>,
+    /// Results so far of the part open on each head*256+site.
+    slot_results: Vec<u32>,
+    /// Parts that did not fit in memory, in PRR order; see `spill`.
+    spilled: Option<(TempFile, std::io::BufWriter<std::fs::File>)>,
+    parts_total: u64,
+    spill_at: usize,
     wafers: Vec<WaferRow>,
     current_wafer: [Option<u32>; 256],
     last_wafer: Option<u32>,
@@ -357,8 +474,7 @@ impl<'s> Assembler<'s> {
 
     #[inline]
     fn part_of(&self, head: Option<u8>, site: Option<u8>) -> Option<u32> {
-        let k = head.unwrap_or(1) as usize * 256 + site.unwrap_or(1) as usize;
-        let p = self.open[k];
+        let p = self.open[slot(head, site)];
         (p != NO_PART).then_some(p)
     }
 
@@ -390,8 +506,8 @@ impl<'s> Assembler<'s> {
                 let part = self.part_of(p.head_num, p.site_num);
                 let (key, lim) = self.resolver.ptr(&p);
                 let fl = p.flags();
-                if let Some(ps) = part {
-                    self.result_count[ps as usize] += 1;
+                if part.is_some() {
+                    self.slot_results[slot(p.head_num, p.site_num)] += 1;
                 }
                 let res = self.results.as_mut().unwrap();
                 let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
@@ -406,8 +522,8 @@ impl<'s> Assembler<'s> {
                 let pins = self.resolver.mpr_pins(key, &m);
                 let fl = m.flags();
                 let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
-                if let Some(ps) = part {
-                    self.result_count[ps as usize] += n.max(1) as u32;
+                if part.is_some() {
+                    self.slot_results[slot(m.head_num, m.site_num)] += n.max(1) as u32;
                 }
                 let res = self.results.as_mut().unwrap();
                 let of = ResultOf { part, key, test_num: m.test_num, head: m.head_num, site: m.site_num, kind: 1, flags: fl, limits: &lim };
@@ -458,29 +574,34 @@ impl<'s> Assembler<'s> {
                 }
             }
             Record::Pir(p) => {
-                let k = p.head_num.unwrap_or(1) as usize * 256 + p.site_num.unwrap_or(1) as usize;
+                let k = slot(p.head_num, p.site_num);
                 if self.open[k] != NO_PART {
                     self.problems.reopened_pir += 1;
                 }
                 self.open[k] = self.parts_opened;
+                self.slot_results[k] = 0;
                 self.parts_opened += 1;
-                self.result_count.push(0);
             }
             Record::Prr(p) => {
-                let k = p.head_num.unwrap_or(1) as usize * 256 + p.site_num.unwrap_or(1) as usize;
-                let seq = if self.open[k] != NO_PART {
-                    std::mem::replace(&mut self.open[k], NO_PART)
+                let k = slot(p.head_num, p.site_num);
+                let (seq, results) = if self.open[k] != NO_PART {
+                    (std::mem::replace(&mut self.open[k], NO_PART), std::mem::take(&mut self.slot_results[k]))
                 } else {
                     self.problems.orphan_prr += 1;
                     self.parts_opened += 1;
-                    self.result_count.push(0);
-                    self.parts_opened - 1
+                    (self.parts_opened - 1, 0)
                 };
                 let wafer = self.current_wafer[p.head_num.unwrap_or(1) as usize].or(self.last_wafer);
                 if let Some(w) = wafer {
                     self.wafers[w as usize].parts += 1;
                 }
-                self.part_rows.push(PartRow::new(seq, &p, wafer, &mut self.text));
+                self.part_rows.push(PartRow::new(seq, results, &p, wafer, &mut self.text));
+                self.parts_total += 1;
+                // Part ids and texts of up to 255 bytes each are budgeted too, so that
+                // hostile strings cannot multiply the memory per part.
+                if self.part_rows.len() >= self.spill_at || self.text.len() >= spill::SPILL_TEXT_BYTES {
+                    self.spill_parts()?;
+                }
             }
             Record::Wir(w) => {
                 let idx = self.wafers.len() as u32;
@@ -604,6 +725,86 @@ impl<'s> Assembler<'s> {
         self.problems.list()
     }
 
+    /// Moves the parts held in memory to the spill file.
+    fn spill_parts(&mut self) -> std::io::Result<()> {
+        if self.spilled.is_none() {
+            let (file, f) = TempFile::create(&self.sink.spill_dir(), "parts")?;
+            self.spilled = Some((file, std::io::BufWriter::with_capacity(1 << 16, f)));
+        }
+        let w = &mut self.spilled.as_mut().unwrap().1;
+        for p in &self.part_rows {
+            p.spill(&self.text, w)?;
+        }
+        self.part_rows.clear();
+        self.text.clear();
+        Ok(())
+    }
+
+    /// Adds one part's row, writing a batch when it is full.
+    #[allow(clippy::too_many_arguments)]
+    fn part_row(
+        &mut self,
+        parts: &mut Rows,
+        p: &PartRow,
+        text: &str,
+        touch: Option<Touch<'_>>,
+        retest: u32,
+        is_final: bool,
+        key: &mut String,
+    ) -> std::io::Result<()> {
+        let pf = r::Prr { part_flg: p.part_flg(), ..Default::default() }.pass_fail();
+        let flg = p.part_flg().unwrap_or(0);
+        let wafer_id = p.wafer_index().map(|w| self.wafers[w as usize].wafer_id.as_str());
+        key.clear();
+        let has_key = match touch {
+            Some(Touch::Die(_, x, y)) => {
+                use std::fmt::Write;
+                let _ = write!(key, "w:{}:{x}:{y}", wafer_id.unwrap_or(""));
+                true
+            }
+            Some(Touch::Part(id)) => {
+                key.push_str("p:");
+                key.push_str(id);
+                true
+            }
+            None => false,
+        };
+        parts
+            .row()
+            .u32(Some(p.part_seq))
+            .u8(p.head())
+            .u8(p.site())
+            .u32(p.wafer_index())
+            .str(wafer_id)
+            .i16(p.x())
+            .i16(p.y())
+            .str(p.part_id(text))
+            .str(p.part_txt(text))
+            .u16(p.hard_bin())
+            .u16(p.soft_bin())
+            .u8(p.part_flg())
+            .str(Some(pf.as_str()))
+            .bool(match pf {
+                PassFail::Pass => Some(true),
+                PassFail::Fail => Some(false),
+                PassFail::Unknown => None,
+            })
+            .bool(Some(flg & 0x04 != 0))
+            .bool(Some(flg & 0x03 != 0))
+            .u16(p.num_test())
+            .f64(p.test_t().map(|t| t as f64 / 1000.0))
+            .str(has_key.then_some(key.as_str()))
+            .u32(Some(retest))
+            .bool(Some(is_final))
+            .u32(Some(p.results))
+            .end();
+        if parts.len() == BATCH {
+            *self.counts.entry(schema::PARTS.name).or_default() += BATCH as u64;
+            self.sink.write(&schema::PARTS, parts.finish(&[]))?;
+        }
+        Ok(())
+    }
+
     fn finish(mut self, reader_problems: &[String], order: &str, compression: &str) -> std::io::Result<RowCounts> {
         self.ensure_started()?;
         self.sync_tests();
@@ -618,105 +819,78 @@ impl<'s> Assembler<'s> {
             Ok(())
         };
         // Retests: a touch is identified by its die (wafer, X, Y) or its part id; the last
-        // touch of each decides. PART_FLG bit 0 / 1 choose the key explicitly.
+        // touch of each decides.
         let mut first_of_id: HashMap<&str, u32> = HashMap::new();
         let canon: Vec<u32> =
             self.wafers.iter().enumerate().map(|(i, w)| *first_of_id.entry(w.wafer_id.as_str()).or_insert(i as u32)).collect();
         let no_wafer = first_of_id.get("").copied().unwrap_or(u32::MAX);
-        let text = self.text.as_str();
-        let touch = |p: &PartRow| -> Option<Touch<'_>> {
-            let flg = p.part_flg().unwrap_or(0);
-            let die = match (p.x(), p.y()) {
-                (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index().map_or(no_wafer, |w| canon[w as usize]), x, y)),
-                _ => None,
-            };
-            let pid = p.part_id(text).filter(|s| !s.is_empty()).map(Touch::Part);
-            if flg & 0x01 != 0 && pid.is_some() {
-                pid
-            } else if flg & 0x02 != 0 && die.is_some() {
-                die
-            } else {
-                die.or(pid)
-            }
-        };
-        // Per touch key: touches so far and the latest one.
-        // Per touch key: touches so far and the latest one. Dies key by one u64 (16-byte
-        // entries), part ids by their text.
-        let mut dies: HashMap<u64, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
-        let mut pids: HashMap<&str, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
-        let die_key = |w: u32, x: i16, y: i16| (w as u64) << 32 | (x as u16 as u64) << 16 | y as u16 as u64;
-        let mut retest = vec![0u32; self.part_rows.len()];
-        for (i, p) in self.part_rows.iter().enumerate() {
-            let e = match touch(p) {
-                Some(Touch::Die(w, x, y)) => dies.entry(die_key(w, x, y)).or_insert((0, 0)),
-                Some(Touch::Part(id)) => pids.entry(id).or_insert((0, 0)),
-                None => continue,
-            };
-            retest[i] = e.0;
-            e.0 += 1;
-            e.1 = i as u32;
-        }
-        let mut is_final = vec![true; self.part_rows.len()];
-        for (i, p) in self.part_rows.iter().enumerate() {
-            is_final[i] = match touch(p) {
-                Some(Touch::Die(w, x, y)) => dies[&die_key(w, x, y)].1 == i as u32,
-                Some(Touch::Part(id)) => pids[id].1 == i as u32,
-                None => true,
-            };
-        }
-        drop((dies, pids));
+        drop(first_of_id);
         let mut parts = Rows::new(&schema::PARTS, &fid, &lot, &[]);
         let mut key = String::new();
-        for (i, p) in self.part_rows.iter().enumerate() {
-            let pf = r::Prr { part_flg: p.part_flg(), ..Default::default() }.pass_fail();
-            let flg = p.part_flg().unwrap_or(0);
-            let wafer_id = p.wafer_index().map(|w| self.wafers[w as usize].wafer_id.as_str());
-            key.clear();
-            let has_key = match touch(p) {
-                Some(Touch::Die(_, x, y)) => {
-                    use std::fmt::Write;
-                    let _ = write!(key, "w:{}:{x}:{y}", wafer_id.unwrap_or(""));
-                    true
+        if self.spilled.is_none() {
+            let rows = std::mem::take(&mut self.part_rows);
+            let text = std::mem::take(&mut self.text);
+            // Per touch key: touches so far and the latest one. Dies key by one u64
+            // (16-byte entries), part ids by their text.
+            let mut dies: HashMap<u64, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
+            let mut pids: HashMap<&str, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
+            let mut retest = vec![0u32; rows.len()];
+            for (i, p) in rows.iter().enumerate() {
+                let e = match touch_of(p, &text, &canon, no_wafer) {
+                    Some(Touch::Die(w, x, y)) => dies.entry(die_key(w, x, y)).or_insert((0, 0)),
+                    Some(Touch::Part(id)) => pids.entry(id).or_insert((0, 0)),
+                    None => continue,
+                };
+                retest[i] = e.0;
+                e.0 += 1;
+                e.1 = i as u32;
+            }
+            let mut is_final = vec![true; rows.len()];
+            for (i, p) in rows.iter().enumerate() {
+                is_final[i] = match touch_of(p, &text, &canon, no_wafer) {
+                    Some(Touch::Die(w, x, y)) => dies[&die_key(w, x, y)].1 == i as u32,
+                    Some(Touch::Part(id)) => pids[id].1 == i as u32,
+                    None => true,
+                };
+            }
+            drop((dies, pids));
+            for (i, p) in rows.iter().enumerate() {
+                let t = touch_of(p, &text, &canon, no_wafer);
+                self.part_row(&mut parts, p, &text, t, retest[i], is_final[i], &mut key)?;
+            }
+        } else {
+            // Too many parts for memory: sort (touch key, order) on disk, then read the
+            // spilled parts back with their status in order.
+            self.spill_parts()?;
+            let (file, mut w) = self.spilled.take().unwrap();
+            std::io::Write::flush(&mut w)?;
+            drop(w);
+            let dir = self.sink.spill_dir();
+            let mut keys = ExternalSort::<KeyRec>::new(&dir, self.spill_at);
+            let mut text = String::new();
+            let mut r = file.reader()?;
+            let mut ord = 0u32;
+            while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
+                if let Some(t) = touch_of(&p, &text, &canon, no_wafer) {
+                    keys.push(KeyRec(touch_key(t), ord))?;
                 }
-                Some(Touch::Part(id)) => {
-                    key.push_str("p:");
-                    key.push_str(id);
-                    true
-                }
-                None => false,
-            };
-            parts
-                .row()
-                .u32(Some(p.part_seq))
-                .u8(p.head())
-                .u8(p.site())
-                .u32(p.wafer_index())
-                .str(wafer_id)
-                .i16(p.x())
-                .i16(p.y())
-                .str(p.part_id(text))
-                .str(p.part_txt(text))
-                .u16(p.hard_bin())
-                .u16(p.soft_bin())
-                .u8(p.part_flg())
-                .str(Some(pf.as_str()))
-                .bool(match pf {
-                    PassFail::Pass => Some(true),
-                    PassFail::Fail => Some(false),
-                    PassFail::Unknown => None,
-                })
-                .bool(Some(flg & 0x04 != 0))
-                .bool(Some(flg & 0x03 != 0))
-                .u16(p.num_test())
-                .f64(p.test_t().map(|t| t as f64 / 1000.0))
-                .str(has_key.then_some(key.as_str()))
-                .u32(Some(retest[i]))
-                .bool(Some(is_final[i]))
-                .u32(Some(self.result_count.get(p.part_seq as usize).copied().unwrap_or(0)))
-                .end();
-            if parts.len() == BATCH {
-                *self.counts.entry(schema::PARTS.name).or_default() += BATCH as u64;
-                self.sink.write(&schema::PARTS, parts.finish(&[]))?;
+                ord += 1;
+            }
+            let mut status = spill::resolve_retests(keys, &dir, self.spill_at)?;
+            let mut next = status.next()?;
+            let mut r = file.reader()?;
+            let mut ord = 0u32;
+            while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
+                let (retest, fin) = match next {
+                    Some(s) if s.0 == ord => {
+                        next = status.next()?;
+                        (s.1, s.2)
+                    }
+                    _ => (0, true),
+                };
+                let t = touch_of(&p, &text, &canon, no_wafer);
+                self.part_row(&mut parts, &p, &text, t, retest, fin, &mut key)?;
+                ord += 1;
             }
         }
         write_small(&mut self, &mut parts, &[])?;
@@ -912,7 +1086,7 @@ impl<'s> Assembler<'s> {
             .str(Some(&insertion))
             .u64(Some(total))
             .str(Some(&serde_json::to_string(&rc).unwrap_or_default()))
-            .u64(Some(self.part_rows.len() as u64))
+            .u64(Some(self.parts_total))
             .str(Some(&problems.join("\n")))
             .time_i64(self.meta.ingested_at)
             .end();
@@ -1020,7 +1194,10 @@ pub fn ingest_file(
         part_rows: Vec::new(),
         text: String::new(),
         parts_opened: 0,
-        result_count: Vec::new(),
+        slot_results: vec![0; 65536],
+        spilled: None,
+        parts_total: 0,
+        spill_at: 0,
         wafers: Vec::new(),
         current_wafer: [None; 256],
         last_wafer: None,
@@ -1036,6 +1213,7 @@ pub fn ingest_file(
         problems: Problems::default(),
         scratch: String::new(),
     };
+    a.spill_at = a.sink.spill_parts().max(1);
     let mut n = 0u64;
     loop {
         let raw = match reader.next_record() {

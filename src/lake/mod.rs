@@ -228,6 +228,9 @@ impl Drop for LakeLock {
 /// each take about half the work, so one file keeps two cores busy while memory stays
 /// at a few batches.
 struct StagingSink {
+    /// The file's staging directory: its Parquet files and, for huge files, spilled parts.
+    dir: PathBuf,
+    spill_parts: usize,
     lot_dir: String,
     lot_id: String,
     tx: Option<std::sync::mpsc::SyncSender<(&'static Table, RecordBatch)>>,
@@ -235,8 +238,9 @@ struct StagingSink {
 }
 
 impl StagingSink {
-    fn new(dir: PathBuf) -> StagingSink {
+    fn new(dir: PathBuf, spill_parts: usize) -> StagingSink {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static Table, RecordBatch)>(2);
+        let staging = dir.clone();
         let encoder = std::thread::Builder::new()
             .name("parquet-encode".into())
             .spawn(move || -> io::Result<Vec<&'static str>> {
@@ -263,7 +267,7 @@ impl StagingSink {
                 Ok(done)
             })
             .expect("spawn the Parquet encoder thread");
-        StagingSink { lot_dir: String::new(), lot_id: String::new(), tx: Some(tx), encoder: Some(encoder) }
+        StagingSink { dir: staging, spill_parts, lot_dir: String::new(), lot_id: String::new(), tx: Some(tx), encoder: Some(encoder) }
     }
 
     /// Closes the files; returns the tables written, or the encoder's error.
@@ -329,6 +333,14 @@ impl BatchSink for StagingSink {
             Err(self.finish().err().unwrap_or_else(|| io::Error::other("the Parquet encoder stopped")))
         }
     }
+    fn spill_dir(&self) -> PathBuf {
+        // Inside the staging directory, so that a crash leaves nothing the next run does not
+        // clear away with the rest of the staging.
+        self.dir.clone()
+    }
+    fn spill_parts(&self) -> usize {
+        self.spill_parts
+    }
 }
 
 /// Options for one ingest run.
@@ -336,6 +348,9 @@ impl BatchSink for StagingSink {
 pub struct IngestOptions {
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// Parts per file held in memory before they spill to disk (None: the default, or
+    /// `YIELDLAKE_SPILL_PARTS`).
+    pub spill_parts: Option<usize>,
 }
 
 /// Summary of an ingest run.
@@ -534,7 +549,7 @@ impl Lake {
                 .par_iter()
                 .map(|p| {
                     let size = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                    let o = self.ingest_one(p);
+                    let o = self.ingest_one(p, opts);
                     on_done(&o, size);
                     (o, size)
                 })
@@ -564,7 +579,7 @@ impl Lake {
         Outcome::Quarantined { path: source.to_string(), error }
     }
 
-    fn ingest_one(&self, path: &Path) -> Outcome {
+    fn ingest_one(&self, path: &Path, opts: &IngestOptions) -> Outcome {
         let source = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().to_string();
         let (sha, size) = match sha256_file(path) {
             Ok(x) => x,
@@ -583,7 +598,7 @@ impl Lake {
             return self.quarantine(&source, &sha, e.to_string());
         }
         let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
-        let mut sink = StagingSink::new(staging.clone());
+        let mut sink = StagingSink::new(staging.clone(), opts.spill_parts.unwrap_or_else(crate::ingest::spill::spill_parts));
         let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
         let rows = match res {
             Ok(rows) => rows,

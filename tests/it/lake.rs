@@ -681,3 +681,69 @@ fn final_dies_merges_reprobes_across_files_by_start_time() {
     // (0,0) and (2,0) from the re-probe (start 2000 s = 00:33:20), (1,0) from the first file's second touch.
     assert_eq!(got, vec![(0, true, true), (1, true, false), (2, false, true)], "{d:?}");
 }
+
+/// Files with more parts than the memory budget spill their parts to disk and resolve
+/// retests by external sort; the parts table must be exactly what the in-memory path gives,
+/// on die re-probes (corpus A530 lots, generated wafers) and part-id retests (generated
+/// final test), and the spill files must be gone afterwards.
+#[test]
+fn spilled_parts_equal_the_in_memory_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = small_ws(&dir.path().join("ws"), 3);
+    let ft = generate(
+        &GenOptions {
+            profile: Profile::AutoIcFt,
+            out: dir.path().join("ft"),
+            lots: 1,
+            wafers: 1,
+            seed: 4,
+            scale: 0.05,
+            order: ByteOrder::Big,
+            compression: Compression::None,
+            sites: Some(4),
+            tests: Some(10),
+        },
+        |_| {},
+    )
+    .unwrap();
+    inputs.extend(ft.files.into_iter().map(|f| f.path));
+    let reprobe = dir.path().join("reprobe.stdf");
+    std::fs::write(&reprobe, wafer_file(1000, &[(0, 0, false), (1, 0, false), (2, 0, true), (1, 0, true), (0, 0, false), (1, 0, false)]))
+        .unwrap();
+    inputs.push(reprobe);
+    if let Some(files) = crate::common::corpus_files() {
+        inputs.extend(files.into_iter().map(|f| f.1));
+    }
+    let run = |name: &str, spill: Option<usize>| {
+        let lake = dir.path().join(name);
+        let lk = Lake::open_for_write(&lake).unwrap();
+        let out = lk.ingest(&inputs, &IngestOptions { threads: 2, spill_parts: spill }, &|_, _| {}).outcomes;
+        assert!(out.iter().all(|o| !matches!(o, Outcome::Quarantined { .. })), "{out:?}");
+        drop(lk);
+        let staged: Vec<_> = walk_files(&lake.join("_staging"));
+        assert!(staged.is_empty(), "spill or staging files left behind: {staged:?}");
+        lake
+    };
+    let mem = run("mem", None);
+    let spilled = run("spilled", Some(5));
+    let q = "SELECT * FROM parts ORDER BY file_id, part_seq";
+    let (a, b) = (sql(&mem, q), sql(&spilled, q));
+    assert!(a.len() > 1000, "{} parts", a.len());
+    let retests = a.iter().filter(|r| u(&r["retest_index"]) > 0).count();
+    let by_id = a.iter().filter(|r| u(&r["retest_index"]) > 0 && r["touch_key"].as_str().is_some_and(|k| k.starts_with("p:"))).count();
+    assert!(retests > by_id && by_id > 0, "die and part-id retests both present: {retests} retests, {by_id} by part id");
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    assert_eq!(totals(&mem), totals(&spilled));
+}
+
+fn walk_files(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk_files(&p)) } else { out.push(p) }
+    }
+    out
+}
