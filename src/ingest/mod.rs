@@ -478,9 +478,11 @@ impl<'s> Assembler<'s> {
         (p != NO_PART).then_some(p)
     }
 
-    fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: Record<'_>) -> std::io::Result<()> {
+    /// Takes the record by reference: moving the enum (hundreds of bytes, sized by MIR)
+    /// into every call and arm was a memcpy per record.
+    fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: &Record<'_>) -> std::io::Result<()> {
         self.rec_counts[typ as usize * 256 + sub as usize] += 1;
-        self.problems.record(&rec);
+        self.problems.record(rec);
         match rec {
             Record::Far(f) => {
                 self.cpu_type = f.cpu_type;
@@ -638,13 +640,13 @@ impl<'s> Assembler<'s> {
                 wr.mask_id = own(&w.mask_id);
                 self.current_wafer[w.head_num.unwrap_or(1) as usize] = None;
             }
-            Record::Wcr(w) => self.wcr = Some(r::Wcr { extra: &[], ..w }),
+            Record::Wcr(w) => self.wcr = Some(r::Wcr { extra: &[], ..*w }),
             Record::Mrr(m) => {
                 self.mrr = Some(r::Mrr {
                     finish_t: m.finish_t,
                     disp_cod: m.disp_cod,
-                    usr_desc: m.usr_desc.map(|c| c.into_owned()),
-                    exc_desc: m.exc_desc.map(|c| c.into_owned()),
+                    usr_desc: m.usr_desc.clone().map(|c| c.into_owned()),
+                    exc_desc: m.exc_desc.clone().map(|c| c.into_owned()),
                     extra: &[],
                 })
             }
@@ -1223,7 +1225,7 @@ pub fn ingest_file(
         };
         let (i, o, t, s) = (raw.index, raw.offset, raw.typ, raw.sub);
         let rec = raw.decode(order);
-        a.record(i, o, t, s, rec)?;
+        a.record(i, o, t, s, &rec)?;
         n += 1;
         if n & 0xffff == 0 {
             progress(&reader);

@@ -340,8 +340,12 @@ macro_rules! record_enum {
 
             #[inline]
             pub fn of(typ: u8, sub: u8) -> RecordType {
-                $( if typ == $v::TYP && sub == $v::SUB { return RecordType::$v; } )*
-                RecordType::Unknown
+                // A match compiles to a decision on TYP then SUB; a chain of ifs tested
+                // every record against the types before it (PTR was the 20th).
+                match (typ, sub) {
+                    $( ($v::TYP, $v::SUB) => RecordType::$v, )*
+                    _ => RecordType::Unknown,
+                }
             }
             pub fn code(self) -> &'static str {
                 match self { $( RecordType::$v => $v::CODE, )* RecordType::Unknown => "UNKNOWN" }
