@@ -1172,12 +1172,10 @@ fn owned_sdr(s: &r::Sdr<'_>) -> r::Sdr<'static> {
 /// Reads every record of `reader` and writes the file's rows to `sink`. A read error
 /// (truncation, corruption) aborts the file: the caller quarantines it, and no rows of
 /// it become visible.
-pub fn ingest_file(
-    mut reader: StdfReader,
-    meta: &FileMeta,
-    sink: &mut dyn BatchSink,
-    mut progress: impl FnMut(&StdfReader),
-) -> Result<RowCounts, IngestError> {
+///
+/// Reading and framing (and decompressing) run on their own thread, which hands framed
+/// record bodies over in chunks: the assembly thread is the one that bounds ingest speed.
+pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink) -> Result<RowCounts, IngestError> {
     let order = reader.byte_order();
     let mut a = Assembler {
         meta,
@@ -1216,22 +1214,91 @@ pub fn ingest_file(
         scratch: String::new(),
     };
     a.spill_at = a.sink.spill_parts().max(1);
-    let mut n = 0u64;
-    loop {
-        let raw = match reader.next_record() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
-            Err(e) => return Err(IngestError::Stdf(e)),
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, StdfError>>(4);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Chunk>();
+    std::thread::scope(|scope| {
+        let framer = std::thread::Builder::new()
+            .name("stdf-read".into())
+            .spawn_scoped(scope, move || read_chunks(reader, tx, free_rx))
+            .expect("spawn the STDF reader thread");
+        let mut run = || -> Result<(), IngestError> {
+            for msg in &rx {
+                let chunk = msg.map_err(IngestError::Stdf)?;
+                for r in &chunk.recs {
+                    let body = &chunk.data[r.start as usize..r.start as usize + r.len as usize];
+                    let rec = Record::decode(r.typ, r.sub, body, order);
+                    a.record(r.index, r.offset, r.typ, r.sub, &rec)?;
+                }
+                let _ = free_tx.send(chunk);
+            }
+            Ok(())
         };
-        let (i, o, t, s) = (raw.index, raw.offset, raw.typ, raw.sub);
-        let rec = raw.decode(order);
-        a.record(i, o, t, s, &rec)?;
-        n += 1;
-        if n & 0xffff == 0 {
-            progress(&reader);
+        let res = run();
+        // On an error, stop the reader: it sees the closed channel and returns.
+        drop(rx);
+        let reader = framer.join().expect("the STDF reader thread panicked");
+        res?;
+        let problems = reader.problems().to_vec();
+        Ok(a.finish(&problems, order.as_str(), reader.compression().as_str())?)
+    })
+}
+
+/// Framed records copied out of the reader's buffer, so that they can cross threads.
+struct Chunk {
+    data: Vec<u8>,
+    recs: Vec<ChunkRec>,
+}
+
+struct ChunkRec {
+    index: u64,
+    offset: u64,
+    start: u32,
+    len: u32,
+    typ: u8,
+    sub: u8,
+}
+
+/// Bytes per chunk: large enough to make the hand-over cheap, small enough for the cache.
+const CHUNK_BYTES: usize = 1 << 20;
+
+fn read_chunks(
+    mut reader: StdfReader,
+    tx: std::sync::mpsc::SyncSender<Result<Chunk, StdfError>>,
+    free: std::sync::mpsc::Receiver<Chunk>,
+) -> StdfReader {
+    let fresh = || Chunk { data: Vec::with_capacity(CHUNK_BYTES + (1 << 16)), recs: Vec::with_capacity(1 << 14) };
+    let mut c = fresh();
+    loop {
+        match reader.next_record() {
+            Ok(Some(raw)) => {
+                c.recs.push(ChunkRec {
+                    index: raw.index,
+                    offset: raw.offset,
+                    start: c.data.len() as u32,
+                    len: raw.body.len() as u32,
+                    typ: raw.typ,
+                    sub: raw.sub,
+                });
+                c.data.extend_from_slice(raw.body);
+                if c.data.len() >= CHUNK_BYTES {
+                    let mut next = free.try_recv().unwrap_or_else(|_| fresh());
+                    next.data.clear();
+                    next.recs.clear();
+                    if tx.send(Ok(std::mem::replace(&mut c, next))).is_err() {
+                        return reader;
+                    }
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Ok(c));
+                return reader;
+            }
+            Err(e) => {
+                if tx.send(Ok(c)).is_ok() {
+                    let _ = tx.send(Err(e));
+                }
+                return reader;
+            }
         }
     }
-    let problems = reader.problems().to_vec();
-    let counts = a.finish(&problems, order.as_str(), reader.compression().as_str())?;
-    Ok(counts)
 }

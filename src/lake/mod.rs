@@ -458,7 +458,8 @@ fn now() -> i64 {
 fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     let mut f = fs::File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // Small enough to stay in L2 between the copy from the page cache and the digest.
+    let mut buf = vec![0u8; 1 << 17];
     let mut n = 0u64;
     loop {
         let k = f.read(&mut buf)?;
@@ -599,7 +600,7 @@ impl Lake {
         }
         let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
         let mut sink = StagingSink::new(staging.clone(), opts.spill_parts.unwrap_or_else(crate::ingest::spill::spill_parts));
-        let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink, |_| {}));
+        let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink));
         let rows = match res {
             Ok(rows) => rows,
             Err(e) => {
