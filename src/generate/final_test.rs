@@ -169,7 +169,7 @@ pub fn write_ft_lot(o: &GenOptions, lot: u32, lot_id: &str, dir: &Path) -> io::R
                     if retest && pass {
                         retest_passed.push(p.serial.clone());
                     }
-                    if (!retest && pass) || (retest && pass) {
+                    if pass {
                         final_pass += 1;
                     }
                     let txt = format!("{}:{}:{}:{}", p.lot, p.wafer_id, p.x, p.y);

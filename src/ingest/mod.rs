@@ -222,7 +222,7 @@ impl PartRow {
         b[33..35].copy_from_slice(&self.present.to_le_bytes());
         w.write_all(&b)?;
         let a = self.text_start as usize;
-        w.write_all(text[a..a + self.id_len as usize + self.txt_len as usize].as_bytes())
+        w.write_all(&text.as_bytes()[a..a + self.id_len as usize + self.txt_len as usize])
     }
     /// The next spilled row, with its strings in `text` (cleared first).
     fn unspill(r: &mut impl std::io::Read, text: &mut String) -> std::io::Result<Option<PartRow>> {
@@ -490,12 +490,12 @@ impl<'s> Assembler<'s> {
             }
             Record::Mir(m) => {
                 self.lot_id = own(&m.lot_id).unwrap_or_default();
-                self.mir = Some(owned_mir(&m));
+                self.mir = Some(owned_mir(m));
                 return self.ensure_started();
             }
             Record::Atr(_) | Record::Vur(_) if !self.started => {
                 self.vur |= matches!(rec, Record::Vur(_));
-                json_fields(&rec, &mut self.scratch);
+                json_fields(rec, &mut self.scratch);
                 let j = self.scratch.clone();
                 self.pending_other.push((index, offset, typ, sub, j));
                 return Ok(());
@@ -506,7 +506,7 @@ impl<'s> Assembler<'s> {
         match rec {
             Record::Ptr(p) => {
                 let part = self.part_of(p.head_num, p.site_num);
-                let (key, lim) = self.resolver.ptr(&p);
+                let (key, lim) = self.resolver.ptr(p);
                 let fl = p.flags();
                 if part.is_some() {
                     self.slot_results[slot(p.head_num, p.site_num)] += 1;
@@ -520,8 +520,8 @@ impl<'s> Assembler<'s> {
             }
             Record::Mpr(m) => {
                 let part = self.part_of(m.head_num, m.site_num);
-                let (key, lim) = self.resolver.mpr(&m);
-                let pins = self.resolver.mpr_pins(key, &m);
+                let (key, lim) = self.resolver.mpr(m);
+                let pins = self.resolver.mpr_pins(key, m);
                 let fl = m.flags();
                 let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
                 if part.is_some() {
@@ -540,7 +540,7 @@ impl<'s> Assembler<'s> {
             }
             Record::Ftr(f) => {
                 let part = self.part_of(f.head_num, f.site_num);
-                let key = self.resolver.ftr(&f);
+                let key = self.resolver.ftr(f);
                 let tf = f.test_flg.unwrap_or(0);
                 let opt = f.opt_flag.unwrap_or(0xff);
                 let valid = |bit: u8| f.opt_flag.is_some() && opt & (1 << bit) == 0;
@@ -597,7 +597,7 @@ impl<'s> Assembler<'s> {
                 if let Some(w) = wafer {
                     self.wafers[w as usize].parts += 1;
                 }
-                self.part_rows.push(PartRow::new(seq, results, &p, wafer, &mut self.text));
+                self.part_rows.push(PartRow::new(seq, results, p, wafer, &mut self.text));
                 self.parts_total += 1;
                 // Part ids and texts of up to 255 bytes each are budgeted too, so that
                 // hostile strings cannot multiply the memory per part.
@@ -668,7 +668,7 @@ impl<'s> Assembler<'s> {
                 h.sbin_pf.map(|c| c.as_char()),
                 own(&h.sbin_nam),
             )),
-            Record::Sdr(s) => self.sites.push(owned_sdr(&s)),
+            Record::Sdr(s) => self.sites.push(owned_sdr(s)),
             Record::Tsr(t) => {
                 let kind = match t.test_typ.map(|c| c.0) {
                     Some(b'M') => TestKind::M,
@@ -713,7 +713,7 @@ impl<'s> Assembler<'s> {
                     Record::Str(s) => self.part_of(s.head_num, s.site_num),
                     _ => None,
                 };
-                json_fields(&other, &mut self.scratch);
+                json_fields(other, &mut self.scratch);
                 let j = std::mem::take(&mut self.scratch);
                 self.push_other(index, offset, typ, sub, part, &j)?;
                 self.scratch = j;
@@ -879,13 +879,13 @@ impl<'s> Assembler<'s> {
                 ord += 1;
             }
             let mut status = spill::resolve_retests(keys, &dir, self.spill_at)?;
-            let mut next = status.next()?;
+            let mut next = status.next_rec()?;
             let mut r = file.reader()?;
             let mut ord = 0u32;
             while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
                 let (retest, fin) = match next {
                     Some(s) if s.0 == ord => {
-                        next = status.next()?;
+                        next = status.next_rec()?;
                         (s.1, s.2)
                     }
                     _ => (0, true),

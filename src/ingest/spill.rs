@@ -157,7 +157,7 @@ pub struct Sorted<R: Rec> {
 }
 
 impl<R: Rec> Sorted<R> {
-    pub fn next(&mut self) -> io::Result<Option<R>> {
+    pub fn next_rec(&mut self) -> io::Result<Option<R>> {
         if self.readers.is_empty() {
             return Ok(self.mem.pop());
         }
@@ -176,7 +176,7 @@ pub fn resolve_retests(keys: ExternalSort<KeyRec>, dir: &Path, run: usize) -> io
     let mut status = ExternalSort::new(dir, run);
     let mut prev: Option<KeyRec> = None;
     let mut index = 0u32;
-    while let Some(k) = keys.next()? {
+    while let Some(k) = keys.next_rec()? {
         if let Some(p) = prev {
             let same = p.0 == k.0;
             status.push(StatusRec(p.1, index, !same))?;

@@ -223,10 +223,9 @@ impl Drop for LakeLock {
 
 /// Writes a file's tables into a staging directory.
 ///
-/// Parquet encoding runs on its own thread, fed through a short bounded queue: the
-/// assembler (decode, resolve, build rows) and the encoder (dictionary, pages, Snappy)
-/// each take about half the work, so one file keeps two cores busy while memory stays
-/// at a few batches.
+/// Parquet encoding runs on its own thread, fed through a short bounded queue: with the
+/// reader thread in front of the assembler (decode, resolve, build rows), one file keeps
+/// two cores busy while memory stays at a few batches.
 struct StagingSink {
     /// The file's staging directory: its Parquet files and, for huge files, spilled parts.
     dir: PathBuf,

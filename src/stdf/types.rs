@@ -551,6 +551,9 @@ impl<T: Elem> From<Vec<T>> for Array<'static, T> {
     }
 }
 impl<T: Elem> PartialEq for Array<'_, T> {
+    // `a != a` is the generic NaN test: NaN equals NaN here, so that a decoded array
+    // equals the one it was encoded from.
+    #[allow(clippy::eq_op)]
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b || (a != a && b != b))
     }
