@@ -260,6 +260,29 @@ impl PartRow {
     }
 }
 
+/// A file's parts at its end, in PRR order.
+enum PartSource {
+    /// The rows and their strings' arena.
+    Memory(Vec<PartRow>, String),
+    Spilled(TempFile),
+}
+
+impl PartSource {
+    /// Calls `f` on every part in order, with the text its strings index.
+    fn for_each(&self, mut f: impl FnMut(&PartRow, &str) -> std::io::Result<()>) -> std::io::Result<()> {
+        match self {
+            PartSource::Memory(rows, text) => rows.iter().try_for_each(|p| f(p, text)),
+            PartSource::Spilled(file) => {
+                let (mut r, mut text) = (file.reader()?, String::new());
+                while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
+                    f(&p, &text)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct WaferRow {
     head: Option<u8>,
@@ -474,7 +497,12 @@ impl<'s> Assembler<'s> {
 
     #[inline]
     fn part_of(&self, head: Option<u8>, site: Option<u8>) -> Option<u32> {
-        let p = self.open[slot(head, site)];
+        self.part_at(slot(head, site))
+    }
+
+    #[inline]
+    fn part_at(&self, k: usize) -> Option<u32> {
+        let p = self.open[k];
         (p != NO_PART).then_some(p)
     }
 
@@ -505,11 +533,12 @@ impl<'s> Assembler<'s> {
         self.ensure_started()?;
         match rec {
             Record::Ptr(p) => {
-                let part = self.part_of(p.head_num, p.site_num);
+                let k = slot(p.head_num, p.site_num);
+                let part = self.part_at(k);
                 let (key, lim) = self.resolver.ptr(p);
                 let fl = p.flags();
                 if part.is_some() {
-                    self.slot_results[slot(p.head_num, p.site_num)] += 1;
+                    self.slot_results[k] += 1;
                 }
                 let res = self.results.as_mut().unwrap();
                 let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
@@ -519,13 +548,14 @@ impl<'s> Assembler<'s> {
                 }
             }
             Record::Mpr(m) => {
-                let part = self.part_of(m.head_num, m.site_num);
+                let k = slot(m.head_num, m.site_num);
+                let part = self.part_at(k);
                 let (key, lim) = self.resolver.mpr(m);
                 let pins = self.resolver.mpr_pins(key, m);
                 let fl = m.flags();
                 let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
                 if part.is_some() {
-                    self.slot_results[slot(m.head_num, m.site_num)] += n.max(1) as u32;
+                    self.slot_results[k] += n.max(1) as u32;
                 }
                 let res = self.results.as_mut().unwrap();
                 let of = ResultOf { part, key, test_num: m.test_num, head: m.head_num, site: m.site_num, kind: 1, flags: fl, limits: &lim };
@@ -829,72 +859,43 @@ impl<'s> Assembler<'s> {
         drop(first_of_id);
         let mut parts = Rows::new(&schema::PARTS, &fid, &lot, &[]);
         let mut key = String::new();
-        if self.spilled.is_none() {
-            let rows = std::mem::take(&mut self.part_rows);
-            let text = std::mem::take(&mut self.text);
-            // Per touch key: touches so far and the latest one. Dies key by one u64
-            // (16-byte entries), part ids by their text.
-            let mut dies: HashMap<u64, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
-            let mut pids: HashMap<&str, (u32, u32), crate::stdf::resolve::Fx> = HashMap::default();
-            let mut retest = vec![0u32; rows.len()];
-            for (i, p) in rows.iter().enumerate() {
-                let e = match touch_of(p, &text, &canon, no_wafer) {
-                    Some(Touch::Die(w, x, y)) => dies.entry(die_key(w, x, y)).or_insert((0, 0)),
-                    Some(Touch::Part(id)) => pids.entry(id).or_insert((0, 0)),
-                    None => continue,
-                };
-                retest[i] = e.0;
-                e.0 += 1;
-                e.1 = i as u32;
-            }
-            let mut is_final = vec![true; rows.len()];
-            for (i, p) in rows.iter().enumerate() {
-                is_final[i] = match touch_of(p, &text, &canon, no_wafer) {
-                    Some(Touch::Die(w, x, y)) => dies[&die_key(w, x, y)].1 == i as u32,
-                    Some(Touch::Part(id)) => pids[id].1 == i as u32,
-                    None => true,
-                };
-            }
-            drop((dies, pids));
-            for (i, p) in rows.iter().enumerate() {
-                let t = touch_of(p, &text, &canon, no_wafer);
-                self.part_row(&mut parts, p, &text, t, retest[i], is_final[i], &mut key)?;
-            }
+        // One mechanism whatever the size: (touch key, order) records sorted, in memory
+        // when they fit one run and on disk beyond, then each part's status read back in
+        // order. Parts come from memory, or from the spill file once they overflowed.
+        let source = if self.spilled.is_none() {
+            PartSource::Memory(std::mem::take(&mut self.part_rows), std::mem::take(&mut self.text))
         } else {
-            // Too many parts for memory: sort (touch key, order) on disk, then read the
-            // spilled parts back with their status in order.
             self.spill_parts()?;
             let (file, mut w) = self.spilled.take().unwrap();
             std::io::Write::flush(&mut w)?;
-            drop(w);
-            let dir = self.sink.spill_dir();
-            let mut keys = ExternalSort::<KeyRec>::new(&dir, self.spill_at);
-            let mut text = String::new();
-            let mut r = file.reader()?;
-            let mut ord = 0u32;
-            while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
-                if let Some(t) = touch_of(&p, &text, &canon, no_wafer) {
-                    keys.push(KeyRec(touch_key(t), ord))?;
+            PartSource::Spilled(file)
+        };
+        let dir = self.sink.spill_dir();
+        let mut keys = ExternalSort::<KeyRec>::new(&dir, self.spill_at);
+        let mut ord = 0u32;
+        source.for_each(|p, text| {
+            if let Some(t) = touch_of(p, text, &canon, no_wafer) {
+                keys.push(KeyRec(touch_key(t), ord))?;
+            }
+            ord += 1;
+            Ok(())
+        })?;
+        let mut status = spill::resolve_retests(keys, &dir, self.spill_at)?;
+        let mut next = status.next_rec()?;
+        let mut ord = 0u32;
+        source.for_each(|p, text| {
+            let (retest, fin) = match next {
+                Some(s) if s.0 == ord => {
+                    next = status.next_rec()?;
+                    (s.1, s.2)
                 }
-                ord += 1;
-            }
-            let mut status = spill::resolve_retests(keys, &dir, self.spill_at)?;
-            let mut next = status.next_rec()?;
-            let mut r = file.reader()?;
-            let mut ord = 0u32;
-            while let Some(p) = PartRow::unspill(&mut r, &mut text)? {
-                let (retest, fin) = match next {
-                    Some(s) if s.0 == ord => {
-                        next = status.next_rec()?;
-                        (s.1, s.2)
-                    }
-                    _ => (0, true),
-                };
-                let t = touch_of(&p, &text, &canon, no_wafer);
-                self.part_row(&mut parts, &p, &text, t, retest, fin, &mut key)?;
-                ord += 1;
-            }
-        }
+                _ => (0, true),
+            };
+            let t = touch_of(p, text, &canon, no_wafer);
+            self.part_row(&mut parts, p, text, t, retest, fin, &mut key)?;
+            ord += 1;
+            Ok(())
+        })?;
         write_small(&mut self, &mut parts, &[])?;
         self.flush(&schema::RESULTS, true)?;
         self.flush(&schema::FUNCTIONAL, true)?;

@@ -2,9 +2,9 @@
 //!
 //! A part's `is_final` depends on every later touch of its die, so parts wait for the end
 //! of the file. Up to [`spill_parts`] of them wait in memory; beyond that they go to a
-//! temporary file, and retests are resolved by sorting (touch key, order) records on disk
-//! and then (order, status) records, in runs of bounded size. Memory then stays the same
-//! whatever the number of parts.
+//! temporary file. Retests are resolved by sorting (touch key, order) records and then
+//! (order, status) records, in runs of bounded size: in memory when they fit one run, on
+//! disk beyond. Memory then stays the same whatever the number of parts.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
