@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow::record_batch::RecordBatch;
 
+pub mod digest;
 mod results;
 pub mod spill;
 
@@ -17,6 +18,7 @@ use crate::stdf::records::{self as r, PassFail, Record, count};
 use crate::stdf::resolve::{TestKind, TestResolver};
 use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
+use digest::FileDigest;
 use results::{ResultOf, ResultRows};
 use spill::{ExternalSort, KeyRec, TempFile};
 
@@ -38,9 +40,11 @@ pub trait BatchSink {
 /// What the lake records about the file besides its records.
 #[derive(Debug, Clone)]
 pub struct FileMeta {
+    /// Written into every row. The lake may pass a placeholder of the final id's length
+    /// when the id (from the sha256) is only known once the file has been read.
     pub file_id: String,
     pub source_path: String,
-    pub sha256: String,
+    pub sha256: FileDigest,
     pub size: u64,
     pub ingested_at: i64,
 }
@@ -508,6 +512,37 @@ impl<'s> Assembler<'s> {
 
     /// Takes the record by reference: moving the enum (hundreds of bytes, sized by MIR)
     /// into every call and arm was a memcpy per record.
+    /// A PTR decoded on its own, not as a [`Record`]: PTRs are most of a file, and the
+    /// enum costs a copy of its largest variant per record. Does what [`Self::record`]
+    /// does for a PTR.
+    #[inline]
+    fn ptr(&mut self, p: &r::Ptr<'_>) -> std::io::Result<()> {
+        self.rec_counts[r::Ptr::TYP as usize * 256 + r::Ptr::SUB as usize] += 1;
+        if !p.extra.is_empty() {
+            self.problems.extra_bytes(r::Ptr::CODE);
+        }
+        self.ensure_started()?;
+        self.ptr_result(p)
+    }
+
+    #[inline]
+    fn ptr_result(&mut self, p: &r::Ptr<'_>) -> std::io::Result<()> {
+        let k = slot(p.head_num, p.site_num);
+        let part = self.part_at(k);
+        let (key, lim) = self.resolver.ptr(p);
+        let fl = p.flags();
+        if part.is_some() {
+            self.slot_results[k] += 1;
+        }
+        let res = self.results.as_mut().unwrap();
+        let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
+        res.push(&of, None, p.result);
+        if res.len() >= BATCH {
+            self.flush(&schema::RESULTS, true)?;
+        }
+        Ok(())
+    }
+
     fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: &Record<'_>) -> std::io::Result<()> {
         self.rec_counts[typ as usize * 256 + sub as usize] += 1;
         self.problems.record(rec);
@@ -532,21 +567,7 @@ impl<'s> Assembler<'s> {
         }
         self.ensure_started()?;
         match rec {
-            Record::Ptr(p) => {
-                let k = slot(p.head_num, p.site_num);
-                let part = self.part_at(k);
-                let (key, lim) = self.resolver.ptr(p);
-                let fl = p.flags();
-                if part.is_some() {
-                    self.slot_results[k] += 1;
-                }
-                let res = self.results.as_mut().unwrap();
-                let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
-                res.push(&of, None, p.result);
-                if res.len() >= BATCH {
-                    self.flush(&schema::RESULTS, true)?;
-                }
-            }
+            Record::Ptr(p) => self.ptr_result(p)?,
             Record::Mpr(m) => {
                 let k = slot(m.head_num, m.site_num);
                 let part = self.part_at(k);
@@ -1036,6 +1057,9 @@ impl<'s> Assembler<'s> {
             rc.insert(crate::stdf::reader::record_label((i >> 8) as u8, i as u8), n);
         }
         let total: u64 = rc.values().sum();
+        // The reader has reached the end of the file by now, so a digest computed while
+        // reading is complete.
+        let sha256 = self.meta.sha256.sha256()?;
         let file_name =
             std::path::Path::new(&self.meta.source_path).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let mut files = Rows::new(&schema::FILES, &fid, &lot, &[]);
@@ -1044,7 +1068,7 @@ impl<'s> Assembler<'s> {
             .row()
             .str(Some(&self.meta.source_path))
             .str(Some(&file_name))
-            .str(Some(&self.meta.sha256))
+            .str(Some(&sha256))
             .u64(Some(self.meta.size))
             .str(Some(order))
             .str(Some(compression))
@@ -1225,10 +1249,13 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
         let mut run = || -> Result<(), IngestError> {
             for msg in &rx {
                 let chunk = msg.map_err(IngestError::Stdf)?;
-                for r in &chunk.recs {
-                    let body = &chunk.data[r.start as usize..r.start as usize + r.len as usize];
-                    let rec = Record::decode(r.typ, r.sub, body, order);
-                    a.record(r.index, r.offset, r.typ, r.sub, &rec)?;
+                for rec in &chunk.recs {
+                    let body = &chunk.data[rec.start as usize..rec.start as usize + rec.len as usize];
+                    if (rec.typ, rec.sub) == (r::Ptr::TYP, r::Ptr::SUB) {
+                        a.ptr(&r::Ptr::decode(body, order))?;
+                    } else {
+                        a.record(rec.index, rec.offset, rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?;
+                    }
                 }
                 let _ = free_tx.send(chunk);
             }

@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, DictionaryArray, Int32Array, PrimitiveArray, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, PrimitiveArray, StringArray};
 use arrow::array::{BooleanBufferBuilder, NullBufferBuilder};
 use arrow::buffer::ScalarBuffer;
-use arrow::datatypes::{ArrowPrimitiveType, Float32Type, Int8Type, Int32Type, UInt8Type, UInt16Type, UInt32Type};
+use arrow::datatypes::{ArrowPrimitiveType, Float32Type, Int8Type, UInt8Type, UInt16Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
+use crate::lake::rows::dict_array;
 use crate::lake::schema;
 use crate::stdf::records::TestFlags;
 use crate::stdf::resolve::Limits;
@@ -92,7 +93,7 @@ pub struct ResultOf<'a> {
     pub head: Option<u8>,
     pub site: Option<u8>,
     /// 0 PTR, 1 MPR.
-    pub kind: i32,
+    pub kind: u8,
     pub flags: TestFlags,
     pub limits: &'a Limits,
 }
@@ -138,7 +139,7 @@ impl ResultRows {
         self.test_num.push(of.test_num.unwrap_or(0));
         self.head.push(of.head.unwrap_or(1));
         self.site.push(of.site.unwrap_or(1));
-        self.kind.push(of.kind);
+        self.kind.push(of.kind as i32);
         self.pin.push(pin);
         self.result.push(value);
         self.test_flg.push(fl.test_flg);
@@ -164,18 +165,12 @@ impl ResultRows {
     pub fn finish(&mut self, names: &[String], units: &[String]) -> RecordBatch {
         let n = self.len();
         let zeros = Int32Array::from(vec![0; n]);
-        let constant =
-            |v: &Arc<StringArray>| -> ArrayRef { Arc::new(DictionaryArray::<Int32Type>::try_new(zeros.clone(), v.clone()).unwrap()) };
+        let constant = |v: &Arc<StringArray>| -> ArrayRef { Arc::new(dict_array(zeros.clone(), v.clone())) };
         // test_name and units are both looked up by test key: one key buffer serves both.
         let keys = Int32Array::new(ScalarBuffer::from(take(&mut self.test_key).into_iter().map(|k| k as i32).collect::<Vec<_>>()), None);
-        let keyed = |values: &[String]| -> ArrayRef {
-            Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(StringArray::from_iter_values(values))).unwrap())
-        };
+        let keyed = |values: &[String]| -> ArrayRef { Arc::new(dict_array(keys.clone(), Arc::new(StringArray::from_iter_values(values)))) };
         let test_key: ArrayRef = Arc::new(PrimitiveArray::<UInt32Type>::new(ScalarBuffer::new(keys.values().inner().clone(), 0, n), None));
-        let kind: ArrayRef = Arc::new(
-            DictionaryArray::<Int32Type>::try_new(Int32Array::new(ScalarBuffer::from(take(&mut self.kind)), None), self.kinds.clone())
-                .unwrap(),
-        );
+        let kind: ArrayRef = Arc::new(dict_array(Int32Array::new(ScalarBuffer::from(take(&mut self.kind)), None), self.kinds.clone()));
         let cols: Vec<ArrayRef> = vec![
             constant(&self.file_id),
             constant(&self.lot_id),

@@ -28,9 +28,10 @@ pub mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arrow::record_batch::RecordBatch;
 use parquet::basic::Compression as PqCompression;
@@ -38,6 +39,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ingest::digest::{FileDigest, StreamHash, hex, sha256_file};
 use crate::ingest::{BatchSink, FileMeta, IngestError, ingest_file};
 use crate::stdf::StdfReader;
 use schema::{Table, Ty};
@@ -67,10 +69,6 @@ pub fn escape_lot(lot: &str) -> String {
         s = format!("{}~{h}", &s[..cut]);
     }
     s
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// One committed file version.
@@ -234,12 +232,18 @@ struct StagingSink {
     lot_id: String,
     tx: Option<std::sync::mpsc::SyncSender<(&'static Table, RecordBatch)>>,
     encoder: Option<std::thread::JoinHandle<io::Result<Vec<&'static str>>>>,
+    /// The file id that replaces `placeholder` when the files are closed.
+    file_id: Arc<OnceLock<String>>,
 }
 
 impl StagingSink {
-    fn new(dir: PathBuf, spill_parts: usize) -> StagingSink {
+    /// `placeholder`: the file id written into the batches, when the real one is not known
+    /// yet; [`StagingSink::finish`] is then given the real one.
+    fn new(dir: PathBuf, spill_parts: usize, placeholder: Option<String>) -> StagingSink {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(&'static Table, RecordBatch)>(2);
         let staging = dir.clone();
+        let file_id = Arc::new(OnceLock::new());
+        let final_id = file_id.clone();
         let encoder = std::thread::Builder::new()
             .name("parquet-encode".into())
             .spawn(move || -> io::Result<Vec<&'static str>> {
@@ -249,7 +253,8 @@ impl StagingSink {
                         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                         std::collections::btree_map::Entry::Vacant(e) => {
                             let f = fs::File::create(dir.join(format!("{}.parquet", table.name)))?;
-                            e.insert(parquet_out::TableWriter::try_new(f, table, props(table)).map_err(io::Error::other)?)
+                            let patch = placeholder.as_deref().map(|p| ("file_id", p));
+                            e.insert(parquet_out::TableWriter::try_new(f, table, props(table), patch).map_err(io::Error::other)?)
                         }
                     };
                     w.write(&batch).map_err(|e| io::Error::other(format!("writing {}: {e}", table.name)))?;
@@ -257,7 +262,7 @@ impl StagingSink {
                 // Close every file and make it durable before the caller commits.
                 let mut done = Vec::new();
                 for (t, w) in writers {
-                    w.close()
+                    w.close(final_id.get().map(String::as_str))
                         .map_err(io::Error::other)
                         .and_then(|f| f.sync_all())
                         .map_err(|e| io::Error::other(format!("writing {t}: {e}")))?;
@@ -266,11 +271,23 @@ impl StagingSink {
                 Ok(done)
             })
             .expect("spawn the Parquet encoder thread");
-        StagingSink { dir: staging, spill_parts, lot_dir: String::new(), lot_id: String::new(), tx: Some(tx), encoder: Some(encoder) }
+        StagingSink {
+            dir: staging,
+            spill_parts,
+            lot_dir: String::new(),
+            lot_id: String::new(),
+            tx: Some(tx),
+            encoder: Some(encoder),
+            file_id,
+        }
     }
 
-    /// Closes the files; returns the tables written, or the encoder's error.
-    fn finish(&mut self) -> io::Result<Vec<&'static str>> {
+    /// Closes the files, with the file id in place of the placeholder; returns the tables
+    /// written, or the encoder's error.
+    fn finish(&mut self, file_id: Option<&str>) -> io::Result<Vec<&'static str>> {
+        if let Some(id) = file_id {
+            let _ = self.file_id.set(id.to_string());
+        }
         self.tx = None;
         match self.encoder.take() {
             Some(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("the Parquet encoder thread panicked"))),
@@ -281,7 +298,7 @@ impl StagingSink {
 
 impl Drop for StagingSink {
     fn drop(&mut self) {
-        let _ = self.finish();
+        let _ = self.finish(None);
     }
 }
 
@@ -329,7 +346,7 @@ impl BatchSink for StagingSink {
             Ok(())
         } else {
             // The encoder stopped: report its error.
-            Err(self.finish().err().unwrap_or_else(|| io::Error::other("the Parquet encoder stopped")))
+            Err(self.finish(None).err().unwrap_or_else(|| io::Error::other("the Parquet encoder stopped")))
         }
     }
     fn spill_dir(&self) -> PathBuf {
@@ -454,23 +471,6 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    // Small enough to stay in L2 between the copy from the page cache and the digest.
-    let mut buf = vec![0u8; 1 << 17];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex(&h.finalize()), n))
-}
-
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("json.tmp");
@@ -493,7 +493,14 @@ pub struct Lake {
     pub root: PathBuf,
     _lock: LakeLock,
     state: Mutex<Manifest>,
+    /// Names this run's staging directories (the lock makes this run the only writer).
+    staging_seq: AtomicU64,
 }
+
+/// The file id written while a file's sha256 is still being computed: as long as a real
+/// id, and replaced in the Parquet files before they are committed.
+const FILE_ID_PLACEHOLDER: &str = "~file-id-pending";
+const _: () = assert!(FILE_ID_PLACEHOLDER.len() == 16);
 
 impl Lake {
     /// Takes the writer lock, then removes whatever a crashed writer left behind:
@@ -532,7 +539,7 @@ impl Lake {
             let _ = fs::remove_file(root.join("_manifest").join(format!("{:012}-{}.json", e.seq, e.file_id)));
         }
         let m = Manifest { superseded: vec![], ..m };
-        Ok(Lake { root: root.to_path_buf(), _lock: lock, state: Mutex::new(m) })
+        Ok(Lake { root: root.to_path_buf(), _lock: lock, state: Mutex::new(m), staging_seq: AtomicU64::new(0) })
     }
 
     pub fn manifest(&self) -> Manifest {
@@ -581,35 +588,70 @@ impl Lake {
 
     fn ingest_one(&self, path: &Path, opts: &IngestOptions) -> Outcome {
         let source = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().to_string();
-        let (sha, size) = match sha256_file(path) {
-            Ok(x) => x,
+        let size = match fs::metadata(path) {
+            Ok(m) => m.len(),
             Err(e) => return self.quarantine(&source, "", format!("{}: {e}", path.display())),
         };
-        let file_id = sha[..16].to_string();
-        {
-            let st = self.state.lock().unwrap();
-            if let Some(e) = st.live.iter().find(|e| e.sha256 == sha) {
+        // Same bytes, same size: when a live version has this size, hash first, so that a
+        // re-run over unchanged files reads each once and writes nothing. Otherwise the
+        // bytes cannot be a live version's, and the file is hashed by the read that
+        // ingests it; its id is then known only at the end (see `parquet_out::Patch`).
+        let same_size = self.state.lock().unwrap().live.iter().any(|e| e.size == size);
+        let (digest, file_id, hashing) = if same_size {
+            let sha = match sha256_file(path) {
+                Ok((sha, _)) => sha,
+                Err(e) => return self.quarantine(&source, "", format!("{}: {e}", path.display())),
+            };
+            if let Some(e) = self.state.lock().unwrap().live.iter().find(|e| e.sha256 == sha) {
                 return Outcome::Unchanged { path: source, file_id: e.file_id.clone() };
             }
-        }
-        let staging = self.root.join("_staging").join(&file_id);
+            (FileDigest::Known(sha.clone()), Some(sha[..16].to_string()), None)
+        } else {
+            match StreamHash::open(path) {
+                Ok((h, r)) => (FileDigest::Reading(h), None, Some(r)),
+                Err(e) => return self.quarantine(&source, "", format!("{}: {e}", path.display())),
+            }
+        };
+        // The error paths below need the sha256 (quarantine entries are named by it).
+        let sha_of = |d: &FileDigest| d.sha256().unwrap_or_default();
+        let staging = self.root.join("_staging").join(self.staging_seq.fetch_add(1, Ordering::Relaxed).to_string());
         let _ = fs::remove_dir_all(&staging);
         if let Err(e) = fs::create_dir_all(&staging) {
-            return self.quarantine(&source, &sha, e.to_string());
+            return self.quarantine(&source, &sha_of(&digest), e.to_string());
         }
-        let meta = FileMeta { file_id: file_id.clone(), source_path: source.clone(), sha256: sha.clone(), size, ingested_at: now() };
-        let mut sink = StagingSink::new(staging.clone(), opts.spill_parts.unwrap_or_else(crate::ingest::spill::spill_parts));
-        let res = StdfReader::open_streaming(path).map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink));
+        let meta = FileMeta {
+            file_id: file_id.clone().unwrap_or_else(|| FILE_ID_PLACEHOLDER.to_string()),
+            source_path: source.clone(),
+            sha256: digest.clone(),
+            size,
+            ingested_at: now(),
+        };
+        let placeholder = file_id.is_none().then(|| FILE_ID_PLACEHOLDER.to_string());
+        let mut sink = StagingSink::new(staging.clone(), opts.spill_parts.unwrap_or_else(crate::ingest::spill::spill_parts), placeholder);
+        let reader = match hashing {
+            Some(r) => StdfReader::from_read(path.to_string_lossy().into(), Box::new(r), Some(size)),
+            None => StdfReader::open_streaming(path),
+        };
+        let res = reader.map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink));
         let rows = match res {
             Ok(rows) => rows,
             Err(e) => {
                 drop(sink);
                 let _ = fs::remove_dir_all(&staging);
-                return self.quarantine(&source, &sha, e.to_string());
+                return self.quarantine(&source, &sha_of(&digest), e.to_string());
             }
         };
+        let sha = match digest.sha256() {
+            Ok(s) => s,
+            Err(e) => {
+                drop(sink);
+                let _ = fs::remove_dir_all(&staging);
+                return self.quarantine(&source, "", format!("{}: {e}", path.display()));
+            }
+        };
+        let file_id = sha[..16].to_string();
         // Close the Parquet files, then move them into the table directories.
-        let files = match sink.finish() {
+        let files = match sink.finish(Some(&file_id)) {
             Ok(f) => f,
             Err(e) => {
                 let _ = fs::remove_dir_all(&staging);
@@ -631,7 +673,7 @@ impl Lake {
         let mut st = self.state.lock().unwrap();
         // The same bytes may have been committed meanwhile from another path (same file_id,
         // so the files just placed are identical): keep one entry.
-        if let Some(e) = st.live.iter().find(|e| e.sha256 == meta.sha256) {
+        if let Some(e) = st.live.iter().find(|e| e.sha256 == sha) {
             return Outcome::Unchanged { path: source, file_id: e.file_id.clone() };
         }
         st.max_seq += 1;
@@ -639,7 +681,7 @@ impl Lake {
             seq: st.max_seq,
             file_id: file_id.clone(),
             source_path: source.clone(),
-            sha256: sha,
+            sha256: sha.clone(),
             size,
             lot_id: sink.lot_id.clone(),
             lot_dir: sink.lot_dir.clone(),

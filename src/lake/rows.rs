@@ -200,12 +200,12 @@ impl Rows {
                 B::Const => {
                     let v = if name == "file_id" { &self.file_id } else { &self.lot_id };
                     let keys = Int32Array::from(vec![0; n]);
-                    Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(StringArray::from(vec![v.as_ref()]))).unwrap())
+                    Arc::new(dict_array(keys, Arc::new(StringArray::from(vec![v.as_ref()]))))
                 }
                 B::Keyed(k) => {
                     let values = keyed.iter().find(|(c, _)| *c == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no values for {name}"));
                     let keys = k.finish();
-                    Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(StringArray::from_iter_values(values.iter()))).unwrap())
+                    Arc::new(dict_array(keys, Arc::new(StringArray::from_iter_values(values.iter()))))
                 }
                 B::Str(b) => Arc::new(b.finish()),
                 B::Dict(b) => Arc::new(b.finish()),
@@ -227,4 +227,19 @@ impl Rows {
         self.len = 0;
         RecordBatch::try_new(self.schema.clone(), cols).expect("batch matches its schema")
     }
+}
+
+/// A dictionary array over keys this crate built. Arrow's `try_new` checks key by key
+/// with a validity lookup each, a measurable share of ingest; without nulls the check is
+/// one pass that the compiler vectorizes. A key out of range is a bug here, and panics.
+pub fn dict_array(keys: Int32Array, values: ArrayRef) -> DictionaryArray<Int32Type> {
+    if keys.null_count() > 0 {
+        return DictionaryArray::try_new(keys, values).expect("dictionary keys in range");
+    }
+    let len = values.len() as u32;
+    // A negative key becomes a huge u32 and fails the test too.
+    let in_range = keys.values().iter().fold(true, |ok, &k| ok & ((k as u32) < len));
+    assert!(in_range, "dictionary keys in range");
+    // SAFETY: the keys have no nulls and every key indexes `values` (checked above).
+    unsafe { DictionaryArray::new_unchecked(keys, values) }
 }

@@ -126,12 +126,19 @@ impl std::hash::Hasher for FxHasher {
 }
 pub type Fx = std::hash::BuildHasherDefault<FxHasher>;
 
+/// Names per test number kept for the fast lookup; hostile files with thousands of names
+/// under one number fall back to a hash of the name.
+const NAMES_PER_NUM: usize = 8;
+
 /// Tracks tests and their defaults across one file.
 #[derive(Debug, Default)]
 pub struct TestResolver {
     tests: Vec<TestInfo>,
+    /// Per kind and number, the first `NAMES_PER_NUM` names seen and their keys: a lookup
+    /// hashes a number and compares a name or two, instead of hashing the name.
+    by_num: HashMap<(TestKind, u32), Vec<(Box<[u8]>, u32)>, Fx>,
+    /// Every key by kind, number and name; consulted only for numbers with more names.
     by_name: HashMap<Vec<u8>, u32, Fx>,
-    first_by_num: HashMap<(TestKind, u32), u32, Fx>,
     scratch: Vec<u8>,
     /// The last lookup: multi-site files log the same test for several sites in a row.
     last: Option<(TestKind, u32, Vec<u8>, u32)>,
@@ -177,23 +184,35 @@ impl TestResolver {
     }
 
     fn key_uncached(&mut self, kind: TestKind, test_num: u32, name: &[u8]) -> u32 {
-        if name.is_empty()
-            && let Some(&k) = self.first_by_num.get(&(kind, test_num))
-        {
-            return k;
+        let listed = self.by_num.get(&(kind, test_num));
+        if let Some(list) = listed {
+            // A PTR without TEST_TXT is the number's first test (ETS omits later names).
+            if name.is_empty()
+                && let Some(&(_, k)) = list.first()
+            {
+                return k;
+            }
+            if let Some(&(_, k)) = list.iter().find(|(n, _)| **n == *name) {
+                return k;
+            }
         }
         self.scratch.clear();
         self.scratch.push(kind as u8);
         self.scratch.extend_from_slice(&test_num.to_le_bytes());
         self.scratch.extend_from_slice(name);
-        if let Some(&k) = self.by_name.get(self.scratch.as_slice()) {
+        if listed.is_some_and(|l| l.len() >= NAMES_PER_NUM)
+            && let Some(&k) = self.by_name.get(self.scratch.as_slice())
+        {
             return k;
         }
         let k = self.tests.len() as u32;
         let name_s = super::types::decode_text(name).into_owned();
         self.tests.push(TestInfo::new(k, kind, test_num, name_s));
         self.by_name.insert(self.scratch.clone(), k);
-        self.first_by_num.entry((kind, test_num)).or_insert(k);
+        let list = self.by_num.entry((kind, test_num)).or_default();
+        if list.len() < NAMES_PER_NUM {
+            list.push((name.into(), k));
+        }
         k
     }
 

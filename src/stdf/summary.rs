@@ -109,8 +109,13 @@ impl Problems {
             _ => {}
         }
         if !rec.extra().is_empty() && !matches!(rec, Record::Unknown(_)) {
-            *self.extra_bytes.entry(rec.code()).or_default() += 1;
+            self.extra_bytes(rec.code());
         }
+    }
+
+    /// A record of type `code` carried bytes beyond its last field.
+    pub fn extra_bytes(&mut self, code: &'static str) {
+        *self.extra_bytes.entry(code).or_default() += 1;
     }
 
     pub fn list(&self) -> Vec<String> {

@@ -747,3 +747,72 @@ fn walk_files(d: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The file id is the first 16 hex digits of the file's sha256 in every table, whether
+/// the file was hashed while it was ingested (a size no live version has) or before
+/// (a live version has its size), and no placeholder is left in any Parquet file.
+#[test]
+fn file_ids_are_the_sha256_prefix_on_both_hashing_paths() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = small_ws(&dir.path().join("in"), 3);
+    let lake = dir.path().join("lake");
+    let sha = |p: &Path| Sha256::digest(std::fs::read(p).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let ids_in = |lake: &Path| -> BTreeMap<String, BTreeMap<String, u64>> {
+        // file_id -> table -> rows
+        let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for t in schema::TABLES {
+            for r in sql(lake, &format!("SELECT file_id, count(*) AS n FROM {} GROUP BY file_id", t.name)) {
+                m.entry(r["file_id"].as_str().unwrap().to_string()).or_default().insert(t.name.to_string(), u(&r["n"]));
+            }
+        }
+        m
+    };
+    let out = ingest(&lake, &inputs);
+    assert!(out.iter().all(|o| matches!(o, Outcome::Ingested { .. })), "{out:?}");
+    let ids = ids_in(&lake);
+    let want: Vec<String> = inputs.iter().map(|p| sha(p)[..16].to_string()).collect();
+    assert_eq!(ids.keys().cloned().collect::<Vec<_>>(), {
+        let mut w = want.clone();
+        w.sort();
+        w
+    });
+    for (p, id) in inputs.iter().zip(&want) {
+        assert_eq!(ids[id].len(), 9, "{id} in every table: {:?}", ids[id]);
+        let f = sql(&lake, &format!("SELECT sha256, size_bytes FROM files WHERE file_id = '{id}'"));
+        assert_eq!(f[0]["sha256"].as_str().unwrap(), sha(p));
+        assert_eq!(u(&f[0]["size_bytes"]), std::fs::metadata(p).unwrap().len());
+    }
+    // Same size, other bytes: one character of a test name changed.
+    let name = sql(&lake, "SELECT test_name FROM tests WHERE length(test_name) > 3 LIMIT 1")[0]["test_name"].as_str().unwrap().to_string();
+    let mut bytes = std::fs::read(&inputs[0]).unwrap();
+    // Every occurrence, so that the test is renamed rather than split in two.
+    let mut hits = 0;
+    for at in 0..bytes.len() - name.len() {
+        if &bytes[at..at + name.len()] == name.as_bytes() {
+            bytes[at] = b'~';
+            hits += 1;
+        }
+    }
+    assert!(hits > 0, "{name} is in the file");
+    let changed = dir.path().join("changed.stdf");
+    std::fs::write(&changed, &bytes).unwrap();
+    let copy = dir.path().join("copy.stdf");
+    std::fs::copy(&inputs[1], &copy).unwrap();
+    let out = ingest(&lake, &[changed.clone(), copy]);
+    assert!(matches!(&out[0], Outcome::Ingested { replaced: None, .. }), "{out:?}");
+    assert!(matches!(&out[1], Outcome::Unchanged { .. }), "{out:?}");
+    let ids = ids_in(&lake);
+    let changed_id = sha(&changed)[..16].to_string();
+    assert_eq!(ids.len(), 3);
+    // Rows per table equal the original's: only a name differs.
+    assert_eq!(ids[&changed_id], ids[&want[0]]);
+    // The changed file alone, hashed while read, gives the same rows and id.
+    let fresh = dir.path().join("fresh");
+    ingest(&fresh, std::slice::from_ref(&changed));
+    assert_eq!(ids_in(&fresh)[&changed_id], ids[&changed_id]);
+    for f in walk_files(&lake).into_iter().chain(walk_files(&fresh)).filter(|f| f.extension().is_some_and(|e| e == "parquet")) {
+        let b = std::fs::read(&f).unwrap();
+        assert!(!b.windows(16).any(|w| w == b"~file-id-pending"), "placeholder left in {}", f.display());
+    }
+}

@@ -108,3 +108,25 @@ fn corpus_advantest_test_num_zero_tests_stay_apart() {
     assert!(names.len() > 100, "only {} names", names.len());
     assert_eq!(res.tests().len(), names.len());
 }
+
+/// Test identity stays exact past the per-number fast list (`NAMES_PER_NUM`): a hostile
+/// file with many names under one TEST_NUM gets one key per name, in any order, and a
+/// nameless PTR still joins the number's first test.
+#[test]
+fn many_names_under_one_number_keep_their_own_keys() {
+    let mut r = TestResolver::new();
+    let names: Vec<String> = (0..40).map(|i| format!("T{i}")).collect();
+    let first: Vec<u32> = names.iter().map(|n| r.ptr(&ptr(7, n, 0.0)).0).collect();
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), names.len());
+    // Again, backwards and interleaved with another number and kind.
+    for (i, n) in names.iter().enumerate().rev() {
+        assert_eq!(r.ptr(&ptr(7, n, 1.0)).0, first[i], "{n}");
+        let other = r.ptr(&ptr(8, n, 1.0)).0;
+        assert!(!first.contains(&other));
+    }
+    assert_eq!(r.ptr(&Ptr { test_txt: None, ..ptr(7, "", 1.0) }).0, first[0]);
+    assert_eq!(r.tests().len(), 80);
+}
