@@ -25,20 +25,23 @@ pub fn hex(b: &[u8]) -> String {
 
 /// sha256 and size of a whole file, in one pass.
 pub fn sha256_file(path: &std::path::Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
+    let (mut h, mut n) = (Sha256::new(), 0);
+    hash_rest(&mut File::open(path)?, &mut h, &mut n)?;
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Feeds the rest of `f` into `h`, counting its bytes in `n`.
+fn hash_rest(f: &mut File, h: &mut Sha256, n: &mut u64) -> io::Result<()> {
     // Small enough to stay in L2 between the copy from the page cache and the digest.
     let mut buf = vec![0u8; 1 << 17];
-    let mut n = 0u64;
     loop {
         let k = f.read(&mut buf)?;
         if k == 0 {
-            break;
+            return Ok(());
         }
         h.update(&buf[..k]);
-        n += k as u64;
+        *n += k as u64;
     }
-    Ok((hex(&h.finalize()), n))
 }
 
 /// The running hash of one file's bytes, in read order from its start.
@@ -73,15 +76,7 @@ impl StreamHash {
                 let rest = move || -> io::Result<(String, u64)> {
                     let mut f = File::open(&self.path)?;
                     f.seek(io::SeekFrom::Start(n))?;
-                    let mut buf = vec![0u8; 1 << 17];
-                    loop {
-                        let k = f.read(&mut buf)?;
-                        if k == 0 {
-                            break;
-                        }
-                        h.update(&buf[..k]);
-                        n += k as u64;
-                    }
+                    hash_rest(&mut f, &mut h, &mut n)?;
                     Ok((hex(&h.finalize()), n))
                 };
                 rest().map_err(|e| format!("{}: {e}", self.path.display()))

@@ -689,29 +689,21 @@ impl PrimChunk {
     }
 }
 
-/// Min and max, in 16 independent lanes so that the compiler vectorizes the loop.
-fn min_max<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
-    let first = *v.first()?;
-    let mut lo = [first; 16];
-    let mut hi = [first; 16];
-    let chunks = v.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for j in 0..16 {
-            lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
-            hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
-        }
-    }
-    let lo = lo.into_iter().chain(rest.iter().copied()).min().unwrap_or(first);
-    let hi = hi.into_iter().chain(rest.iter().copied()).max().unwrap_or(first);
-    Some((lo, hi))
+/// Min and max.
+fn min_max<T: Copy + PartialOrd>(v: &[T]) -> Option<(T, T)> {
+    Some(lane_min_max(v, *v.first()?))
 }
 
-/// Min and max of the values that are not NaN, if any; vectorized like [`min_max`]
-/// (a comparison with NaN is false, so NaN never replaces a lane's value).
+/// Min and max of the values that are not NaN, if any.
 fn float_min_max<T: Copy + PartialOrd>(v: &[T]) -> Option<(T, T)> {
     #[allow(clippy::eq_op)]
     let first = *v.iter().find(|x| *x == *x)?;
+    Some(lane_min_max(v, first))
+}
+
+/// Min and max starting from `first`, in 16 independent lanes so that the compiler
+/// vectorizes the loop. A comparison with NaN is false, so NaN never replaces a value.
+fn lane_min_max<T: Copy + PartialOrd>(v: &[T], first: T) -> (T, T) {
     let mut lo = [first; 16];
     let mut hi = [first; 16];
     let chunks = v.chunks_exact(16);
@@ -731,7 +723,7 @@ fn float_min_max<T: Copy + PartialOrd>(v: &[T]) -> Option<(T, T)> {
             h = x;
         }
     }
-    Some((l, h))
+    (l, h)
 }
 
 /// Definition levels of a flat nullable column (1 present, 0 null), RLE/bit-packed.
