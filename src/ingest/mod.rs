@@ -14,6 +14,7 @@ pub mod spill;
 
 use crate::lake::rows::Rows;
 use crate::lake::schema::{self, Table};
+use crate::stdf::reader::Chunk;
 use crate::stdf::records::{self as r, PassFail, Record, count};
 use crate::stdf::resolve::{TestKind, TestResolver};
 use crate::stdf::summary::Problems;
@@ -1249,12 +1250,12 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
         let mut run = || -> Result<(), IngestError> {
             for msg in &rx {
                 let chunk = msg.map_err(IngestError::Stdf)?;
-                for rec in &chunk.recs {
-                    let body = &chunk.data[rec.start as usize..rec.start as usize + rec.len as usize];
+                for (i, rec) in chunk.recs.iter().enumerate() {
+                    let body = chunk.body(rec);
                     if (rec.typ, rec.sub) == (r::Ptr::TYP, r::Ptr::SUB) {
                         a.ptr(&r::Ptr::decode(body, order))?;
                     } else {
-                        a.record(rec.index, rec.offset, rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?;
+                        a.record(chunk.index(i), chunk.offset(rec), rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?;
                     }
                 }
                 let _ = free_tx.send(chunk);
@@ -1271,60 +1272,24 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
     })
 }
 
-/// Framed records copied out of the reader's buffer, so that they can cross threads.
-struct Chunk {
-    data: Vec<u8>,
-    recs: Vec<ChunkRec>,
-}
-
-struct ChunkRec {
-    index: u64,
-    offset: u64,
-    start: u32,
-    len: u32,
-    typ: u8,
-    sub: u8,
-}
-
-/// Bytes per chunk: large enough to make the hand-over cheap, small enough for the cache.
-const CHUNK_BYTES: usize = 1 << 20;
-
+/// Reads chunks until the end of input or an error, recycling the chunks the assembly
+/// thread hands back.
 fn read_chunks(
     mut reader: StdfReader,
     tx: std::sync::mpsc::SyncSender<Result<Chunk, StdfError>>,
     free: std::sync::mpsc::Receiver<Chunk>,
 ) -> StdfReader {
-    let fresh = || Chunk { data: Vec::with_capacity(CHUNK_BYTES + (1 << 16)), recs: Vec::with_capacity(1 << 14) };
-    let mut c = fresh();
     loop {
-        match reader.next_record() {
-            Ok(Some(raw)) => {
-                c.recs.push(ChunkRec {
-                    index: raw.index,
-                    offset: raw.offset,
-                    start: c.data.len() as u32,
-                    len: raw.body.len() as u32,
-                    typ: raw.typ,
-                    sub: raw.sub,
-                });
-                c.data.extend_from_slice(raw.body);
-                if c.data.len() >= CHUNK_BYTES {
-                    let mut next = free.try_recv().unwrap_or_else(|_| fresh());
-                    next.data.clear();
-                    next.recs.clear();
-                    if tx.send(Ok(std::mem::replace(&mut c, next))).is_err() {
-                        return reader;
-                    }
+        let mut c = free.try_recv().unwrap_or_default();
+        match reader.read_chunk(&mut c) {
+            Ok(()) if c.recs.is_empty() => return reader,
+            Ok(()) => {
+                if tx.send(Ok(c)).is_err() {
+                    return reader;
                 }
-            }
-            Ok(None) => {
-                let _ = tx.send(Ok(c));
-                return reader;
             }
             Err(e) => {
-                if tx.send(Ok(c)).is_ok() {
-                    let _ = tx.send(Err(e));
-                }
+                let _ = tx.send(Err(e));
                 return reader;
             }
         }
