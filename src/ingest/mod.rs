@@ -16,7 +16,7 @@ use crate::lake::rows::Rows;
 use crate::lake::schema::{self, Table};
 use crate::stdf::reader::Chunk;
 use crate::stdf::records::{self as r, PassFail, Record, count};
-use crate::stdf::resolve::{TestKind, TestResolver};
+use crate::stdf::resolve::{PtrResolved, TestKind, TestResolver};
 use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
 use digest::FileDigest;
@@ -517,26 +517,26 @@ impl<'s> Assembler<'s> {
     /// enum costs a copy of its largest variant per record. Does what [`Self::record`]
     /// does for a PTR.
     #[inline]
-    fn ptr(&mut self, p: &r::Ptr<'_>) -> std::io::Result<()> {
+    fn ptr(&mut self, body: &[u8], order: crate::stdf::ByteOrder) -> std::io::Result<()> {
         self.rec_counts[r::Ptr::TYP as usize * 256 + r::Ptr::SUB as usize] += 1;
-        if !p.extra.is_empty() {
+        let p = self.resolver.ptr_body(body, order);
+        if p.extra {
             self.problems.extra_bytes(r::Ptr::CODE);
         }
         self.ensure_started()?;
-        self.ptr_result(p)
+        self.ptr_result(&p)
     }
 
     #[inline]
-    fn ptr_result(&mut self, p: &r::Ptr<'_>) -> std::io::Result<()> {
-        let k = slot(p.head_num, p.site_num);
+    fn ptr_result(&mut self, p: &PtrResolved) -> std::io::Result<()> {
+        let k = slot(p.head, p.site);
         let part = self.part_at(k);
-        let (key, lim) = self.resolver.ptr(p);
-        let fl = p.flags();
         if part.is_some() {
             self.slot_results[k] += 1;
         }
         let res = self.results.as_mut().unwrap();
-        let of = ResultOf { part, key, test_num: p.test_num, head: p.head_num, site: p.site_num, kind: 0, flags: fl, limits: &lim };
+        let of =
+            ResultOf { part, key: p.key, test_num: p.test_num, head: p.head, site: p.site, kind: 0, flags: p.flags, limits: &p.limits };
         res.push(&of, None, p.result);
         if res.len() >= BATCH {
             self.flush(&schema::RESULTS, true)?;
@@ -568,7 +568,12 @@ impl<'s> Assembler<'s> {
         }
         self.ensure_started()?;
         match rec {
-            Record::Ptr(p) => self.ptr_result(p)?,
+            Record::Ptr(p) => {
+                let (key, limits) = self.resolver.ptr(p);
+                let extra = !p.extra.is_empty();
+                let (test_num, head, site, flags, result) = (p.test_num, p.head_num, p.site_num, p.flags(), p.result);
+                self.ptr_result(&PtrResolved { test_num, head, site, flags, result, key, limits, extra })?
+            }
             Record::Mpr(m) => {
                 let k = slot(m.head_num, m.site_num);
                 let part = self.part_at(k);
@@ -1253,7 +1258,7 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
                 for (i, rec) in chunk.recs.iter().enumerate() {
                     let body = chunk.body(rec);
                     if (rec.typ, rec.sub) == (r::Ptr::TYP, r::Ptr::SUB) {
-                        a.ptr(&r::Ptr::decode(body, order))?;
+                        a.ptr(body, order)?;
                     } else {
                         a.record(chunk.index(i), chunk.offset(rec), rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?;
                     }

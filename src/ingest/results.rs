@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Int32Array, PrimitiveArray, StringArray};
-use arrow::array::{BooleanBufferBuilder, NullBufferBuilder};
-use arrow::buffer::ScalarBuffer;
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{ArrowPrimitiveType, Float32Type, Int8Type, UInt8Type, UInt16Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
@@ -20,33 +19,47 @@ use crate::lake::schema;
 use crate::stdf::records::TestFlags;
 use crate::stdf::resolve::Limits;
 
-/// A nullable primitive column.
+/// A nullable primitive column. Validity is kept a byte per row and packed into a
+/// bitmap once per batch: a byte push is cheaper than a bit append on the hot path.
 struct Opt<T: ArrowPrimitiveType> {
     v: Vec<T::Native>,
-    nulls: NullBufferBuilder,
+    valid: Vec<bool>,
+    nulls: usize,
 }
 
 impl<T: ArrowPrimitiveType> Opt<T> {
     fn new() -> Self {
-        Opt { v: Vec::with_capacity(BATCH), nulls: NullBufferBuilder::new(BATCH) }
+        Opt { v: Vec::with_capacity(BATCH), valid: Vec::with_capacity(BATCH), nulls: 0 }
     }
     #[inline]
     fn push(&mut self, x: Option<T::Native>) {
-        match x {
-            Some(x) => {
-                self.v.push(x);
-                self.nulls.append_non_null();
-            }
-            None => {
-                self.v.push(T::Native::default());
-                self.nulls.append_null();
-            }
-        }
+        self.v.push(x.unwrap_or_default());
+        self.valid.push(x.is_some());
+        self.nulls += x.is_none() as usize;
     }
     fn finish(&mut self) -> ArrayRef {
         let v = std::mem::replace(&mut self.v, Vec::with_capacity(BATCH));
-        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), self.nulls.finish()))
+        let nulls = nulls(&mut self.valid, std::mem::take(&mut self.nulls));
+        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), nulls))
     }
+}
+
+/// Packs byte flags into a bitmap and resets them.
+fn bits(flags: &mut Vec<bool>) -> BooleanBuffer {
+    let b = BooleanBuffer::collect_bool(flags.len(), |i| flags[i]);
+    flags.clear();
+    b
+}
+
+/// A validity bitmap, or none when every row is valid.
+fn nulls(valid: &mut Vec<bool>, null_count: usize) -> Option<NullBuffer> {
+    if null_count == 0 {
+        valid.clear();
+        return None;
+    }
+    let b = bits(valid);
+    // SAFETY: the count was kept as the flags were pushed.
+    Some(unsafe { NullBuffer::new_unchecked(b, null_count) })
 }
 
 /// Batches are this long (the assembler flushes at it), so buffers are sized once.
@@ -71,10 +84,11 @@ pub struct ResultRows {
     result: Opt<Float32Type>,
     test_flg: Vec<u8>,
     parm_flg: Vec<u8>,
-    passed: BooleanBufferBuilder,
-    passed_nulls: NullBufferBuilder,
-    valid: BooleanBufferBuilder,
-    alarm: BooleanBufferBuilder,
+    passed: Vec<bool>,
+    passed_valid: Vec<bool>,
+    passed_nulls: usize,
+    valid: Vec<bool>,
+    alarm: Vec<bool>,
     lo: Opt<Float32Type>,
     hi: Opt<Float32Type>,
     res_scal: Opt<Int8Type>,
@@ -111,10 +125,11 @@ impl ResultRows {
             result: Opt::new(),
             test_flg: Vec::with_capacity(BATCH),
             parm_flg: Vec::with_capacity(BATCH),
-            passed: BooleanBufferBuilder::new(BATCH),
-            passed_nulls: NullBufferBuilder::new(BATCH),
-            valid: BooleanBufferBuilder::new(BATCH),
-            alarm: BooleanBufferBuilder::new(BATCH),
+            passed: Vec::with_capacity(BATCH),
+            passed_valid: Vec::with_capacity(BATCH),
+            passed_nulls: 0,
+            valid: Vec::with_capacity(BATCH),
+            alarm: Vec::with_capacity(BATCH),
             lo: Opt::new(),
             hi: Opt::new(),
             res_scal: Opt::new(),
@@ -144,18 +159,12 @@ impl ResultRows {
         self.result.push(value);
         self.test_flg.push(fl.test_flg);
         self.parm_flg.push(fl.parm_flg);
-        match fl.passed() {
-            Some(p) => {
-                self.passed.append(p);
-                self.passed_nulls.append_non_null();
-            }
-            None => {
-                self.passed.append(false);
-                self.passed_nulls.append_null();
-            }
-        }
-        self.valid.append(!fl.result_invalid() && value.is_some());
-        self.alarm.append(fl.alarm());
+        let passed = fl.passed();
+        self.passed.push(passed == Some(true));
+        self.passed_valid.push(passed.is_some());
+        self.passed_nulls += passed.is_none() as usize;
+        self.valid.push(!fl.result_invalid() && value.is_some());
+        self.alarm.push(fl.alarm());
         self.lo.push(of.limits.lo_limit);
         self.hi.push(of.limits.hi_limit);
         self.res_scal.push(of.limits.res_scal);
@@ -185,9 +194,9 @@ impl ResultRows {
             self.result.finish(),
             plain::<UInt8Type>(&mut self.test_flg),
             plain::<UInt8Type>(&mut self.parm_flg),
-            Arc::new(BooleanArray::new(self.passed.finish(), self.passed_nulls.finish())),
-            Arc::new(BooleanArray::new(self.valid.finish(), None)),
-            Arc::new(BooleanArray::new(self.alarm.finish(), None)),
+            Arc::new(BooleanArray::new(bits(&mut self.passed), nulls(&mut self.passed_valid, std::mem::take(&mut self.passed_nulls)))),
+            Arc::new(BooleanArray::new(bits(&mut self.valid), None)),
+            Arc::new(BooleanArray::new(bits(&mut self.alarm), None)),
             self.lo.finish(),
             self.hi.finish(),
             keyed(units),

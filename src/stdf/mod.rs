@@ -16,6 +16,6 @@ pub mod writer;
 pub use error::{ErrorKind, StdfError};
 pub use reader::{Compression, RawRecord, StdfReader};
 pub use records::*;
-pub use resolve::{Limits, TestInfo, TestKind, TestResolver};
+pub use resolve::{Limits, PtrResolved, TestInfo, TestKind, TestResolver};
 pub use types::{ByteOrder, Cn, Show};
 pub use writer::StdfWriter;

@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 
-use super::records::{Ftr, Mpr, Ptr};
-use super::types::Cn;
+use super::records::{Ftr, Mpr, Ptr, TestFlags};
+use super::types::{ByteOrder, Cn};
 
 /// Which record kind a test is logged with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -61,6 +61,9 @@ pub struct TestInfo {
     pub rtn_indx: Option<Vec<u16>>,
     /// Number of records seen for this test.
     pub executions: u64,
+    /// Bumped whenever a default limit or scale is first set, so that cached
+    /// resolutions that fell back on the defaults can tell they are stale.
+    defaults_version: u32,
 }
 
 impl TestInfo {
@@ -86,6 +89,7 @@ impl TestInfo {
             units_in: None,
             rtn_indx: None,
             executions: 0,
+            defaults_version: 0,
         }
     }
 }
@@ -142,6 +146,40 @@ pub struct TestResolver {
     scratch: Vec<u8>,
     /// The last lookup: multi-site files log the same test for several sites in a row.
     last: Option<(TestKind, u32, Vec<u8>, u32)>,
+    /// Recent PTR resolutions by test number; see [`TestResolver::ptr_body`].
+    ptr_cache: Vec<PtrSeen>,
+}
+
+/// A PTR body's bytes after its fixed fields, and what they resolved to.
+#[derive(Debug, Default)]
+struct PtrSeen {
+    test_num: u32,
+    tail: Vec<u8>,
+    key: u32,
+    version: u32,
+    limits: Limits,
+    extra: bool,
+    used: bool,
+}
+
+/// PTR fields up to RESULT: TEST_NUM, HEAD_NUM, SITE_NUM, TEST_FLG, PARM_FLG, RESULT.
+const PTR_FIXED: usize = 12;
+/// Longer tails are resolved without the cache, which keeps it small whatever a file holds.
+const PTR_TAIL_MAX: usize = 256;
+const PTR_CACHE: usize = 256;
+
+/// A PTR resolved: its fixed fields, its test key and the limits in force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PtrResolved {
+    pub test_num: Option<u32>,
+    pub head: Option<u8>,
+    pub site: Option<u8>,
+    pub flags: TestFlags,
+    pub result: Option<f32>,
+    pub key: u32,
+    pub limits: Limits,
+    /// The body had bytes past its last field.
+    pub extra: bool,
 }
 
 fn set_once<T>(slot: &mut Option<T>, v: impl FnOnce() -> T) {
@@ -214,6 +252,63 @@ impl TestResolver {
             list.push((name.into(), k));
         }
         k
+    }
+
+    /// Resolves a PTR from its body. A test's later PTRs usually repeat the bytes after
+    /// RESULT exactly (name, OPT_FLAG, limits, units), and then they resolve the same way
+    /// while the test's defaults stand: those PTRs are answered from a cache, without
+    /// decoding past RESULT, hashing or comparing names.
+    #[inline]
+    pub fn ptr_body(&mut self, body: &[u8], order: ByteOrder) -> PtrResolved {
+        if body.len() >= PTR_FIXED {
+            let (fixed, tail) = body.split_at(PTR_FIXED);
+            let u4 = |b: &[u8]| {
+                let b = [b[0], b[1], b[2], b[3]];
+                match order {
+                    ByteOrder::Little => u32::from_le_bytes(b),
+                    ByteOrder::Big => u32::from_be_bytes(b),
+                }
+            };
+            let test_num = u4(&fixed[0..4]);
+            if let Some(seen) = self.ptr_cache.get(ptr_slot(test_num))
+                && seen.used
+                && seen.test_num == test_num
+                && *seen.tail == *tail
+                && self.tests[seen.key as usize].defaults_version == seen.version
+            {
+                self.tests[seen.key as usize].executions += 1;
+                return PtrResolved {
+                    test_num: Some(test_num),
+                    head: Some(fixed[4]),
+                    site: Some(fixed[5]),
+                    flags: TestFlags { test_flg: fixed[6], parm_flg: fixed[7] },
+                    result: Some(f32::from_bits(u4(&fixed[8..12]))),
+                    key: seen.key,
+                    limits: seen.limits,
+                    extra: seen.extra,
+                };
+            }
+        }
+        let p = Ptr::decode(body, order);
+        let (key, limits) = self.ptr(&p);
+        let extra = !p.extra.is_empty();
+        if let (Some(test_num), Some(tail)) = (p.test_num, body.get(PTR_FIXED..))
+            && tail.len() <= PTR_TAIL_MAX
+        {
+            if self.ptr_cache.is_empty() {
+                self.ptr_cache.resize_with(PTR_CACHE, PtrSeen::default);
+            }
+            let seen = &mut self.ptr_cache[ptr_slot(test_num)];
+            seen.test_num = test_num;
+            seen.tail.clear();
+            seen.tail.extend_from_slice(tail);
+            seen.key = key;
+            seen.version = self.tests[key as usize].defaults_version;
+            seen.limits = limits;
+            seen.extra = extra;
+            seen.used = true;
+        }
+        PtrResolved { test_num: p.test_num, head: p.head_num, site: p.site_num, flags: p.flags(), result: p.result, key, limits, extra }
     }
 
     /// Resolves a PTR: its test key and the limits in force for it.
@@ -327,6 +422,20 @@ struct Common {
 /// 2/3 no low/high spec limit, 4/5 LO/HI_LIMIT invalid (use the default), 6/7 no
 /// low/high limit. A missing OPT_FLAG means every optional field takes its default.
 fn resolve_common(t: &mut TestInfo, c: Common) -> Limits {
+    let before = (t.lo_limit, t.hi_limit, t.lo_spec, t.hi_spec, t.res_scal, t.llm_scal, t.hlm_scal);
+    let lim = resolve_limits(t, c);
+    if before != (t.lo_limit, t.hi_limit, t.lo_spec, t.hi_spec, t.res_scal, t.llm_scal, t.hlm_scal) {
+        t.defaults_version += 1;
+    }
+    lim
+}
+
+#[inline]
+fn ptr_slot(test_num: u32) -> usize {
+    (test_num.wrapping_mul(0x9e37_79b1) >> 24) as usize % PTR_CACHE
+}
+
+fn resolve_limits(t: &mut TestInfo, c: Common) -> Limits {
     let opt = c.opt;
     let bit = |b: u8| opt.is_some_and(|o| o & (1 << b) != 0);
     let has_opt = opt.is_some();

@@ -58,7 +58,7 @@ fn seeds() -> Vec<Vec<u8>> {
     v
 }
 
-fn cases() -> u32 {
+pub(crate) fn cases() -> u32 {
     std::env::var("YIELDLAKE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
 }
 

@@ -130,3 +130,116 @@ fn many_names_under_one_number_keep_their_own_keys() {
     assert_eq!(r.ptr(&Ptr { test_txt: None, ..ptr(7, "", 1.0) }).0, first[0]);
     assert_eq!(r.tests().len(), 80);
 }
+
+mod cached {
+    use proptest::prelude::*;
+    use yieldlake::stdf::types::Writer;
+    use yieldlake::stdf::*;
+
+    /// One PTR of a generated stream: few numbers and names (so tests share numbers and
+    /// cache slots), OPT_FLAG values that switch limits between own, default and none,
+    /// bodies cut short or padded with extra bytes.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        num: u32,
+        name: usize,
+        opt: Option<u8>,
+        lo: Option<f32>,
+        hi: Option<f32>,
+        scal: Option<i8>,
+        units: usize,
+        head: u8,
+        site: u8,
+        flg: u8,
+        result: f32,
+        cut: Option<usize>,
+        extra: Vec<u8>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (
+            (0u32..6, 0usize..3, prop::sample::select(vec![None, Some(0x02), Some(0x32), Some(0xc2), Some(0xce), Some(0)])),
+            (prop::option::of(prop::sample::select(vec![0.5f32, 1.0])), prop::option::of(prop::sample::select(vec![2.0f32, 3.0]))),
+            (prop::option::of(-3i8..1), 0usize..4, 1u8..3, 0u8..4, any::<u8>(), -10.0f32..10.0),
+            (prop::option::of(0usize..60), prop::collection::vec(any::<u8>(), 0..3)),
+        )
+            .prop_map(|((num, name, opt), (lo, hi), (scal, units, head, site, flg, result), (cut, extra))| Spec {
+                num,
+                name,
+                opt,
+                lo,
+                hi,
+                scal,
+                units,
+                head,
+                site,
+                flg,
+                result,
+                cut,
+                extra,
+            })
+    }
+
+    fn body(s: &Spec, order: ByteOrder) -> Vec<u8> {
+        let names = ["", "IDD", "VOH"];
+        // The last is longer than the cache keeps: such PTRs are resolved uncached and
+        // may set defaults behind cached entries' backs.
+        let long = "x".repeat(300);
+        let units = ["", "A", "V", long.as_str()];
+        let p = Ptr {
+            test_num: Some(s.num),
+            head_num: Some(s.head),
+            site_num: Some(s.site),
+            test_flg: Some(s.flg),
+            parm_flg: Some(0),
+            result: Some(s.result),
+            test_txt: Some(Cn::from(names[s.name])),
+            alarm_id: s.opt.map(|_| Cn::from("")),
+            opt_flag: s.opt,
+            res_scal: s.scal.filter(|_| s.opt.is_some()),
+            lo_limit: s.lo.filter(|_| s.opt.is_some()),
+            hi_limit: s.hi.filter(|_| s.opt.is_some()),
+            units: s.opt.map(|_| Cn::from(units[s.units])),
+            ..Default::default()
+        };
+        let mut w = Writer::new(order);
+        Record::Ptr(p).encode_body(&mut w);
+        let mut b = w.buf;
+        if let Some(c) = s.cut {
+            b.truncate(c);
+        }
+        b.extend_from_slice(&s.extra);
+        b
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: crate::hostile::cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The cached path answers exactly what decoding every PTR in full answers: the
+        /// same fields, key and limits per record, and the same tests at the end.
+        #[test]
+        fn cached_ptr_resolution_matches_full_decoding(specs in prop::collection::vec(spec(), 1..200), big in any::<bool>()) {
+            let order = if big { ByteOrder::Big } else { ByteOrder::Little };
+            let (mut cached, mut full) = (TestResolver::new(), TestResolver::new());
+            for s in &specs {
+                let b = body(s, order);
+                let got = cached.ptr_body(&b, order);
+                let p = Ptr::decode(&b, order);
+                let (key, limits) = full.ptr(&p);
+                let want = PtrResolved {
+                    test_num: p.test_num,
+                    head: p.head_num,
+                    site: p.site_num,
+                    flags: p.flags(),
+                    result: p.result,
+                    key,
+                    limits,
+                    extra: !p.extra.is_empty(),
+                };
+                // Debug text: NaN (from bytes cut into a float) compares equal to itself.
+                prop_assert_eq!(format!("{got:?}"), format!("{want:?}"), "{:?}", s);
+            }
+            prop_assert_eq!(format!("{:?}", cached.tests()), format!("{:?}", full.tests()));
+        }
+    }
+}
