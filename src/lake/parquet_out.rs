@@ -481,6 +481,18 @@ struct PrimChunk {
     raw: Vec<u8>,
     packed: Vec<u8>,
     snappy: snap::raw::Encoder,
+    /// One-byte columns (heads, sites, flags, scales) are dictionary-encoded: a few
+    /// distinct values packed in a few bits each, instead of four bytes per row.
+    small: Option<SmallDict>,
+    keys: Vec<u8>,
+}
+
+/// The dictionary of a one-byte column chunk: at most 256 values, looked up by byte.
+struct SmallDict {
+    /// Dictionary index by the value's byte; `u16::MAX` when not yet seen.
+    index: [u16; 256],
+    /// The values in order of first appearance, widened as PLAIN INT32 stores them.
+    values: Vec<i32>,
 }
 
 impl PrimChunk {
@@ -499,6 +511,8 @@ impl PrimChunk {
             raw: Vec::with_capacity(PRIM_PAGE_ROWS * 8 + 64),
             packed: Vec::new(),
             snappy: snap::raw::Encoder::new(),
+            small: None,
+            keys: Vec::new(),
         }
     }
 
@@ -568,10 +582,10 @@ impl PrimChunk {
                     }
                 }
             }
-            (Prim::Int { signed: false }, DataType::UInt8) => self.ints(a.as_primitive::<arrow::datatypes::UInt8Type>(), &mut raw),
+            (Prim::Int { signed: false }, DataType::UInt8) => self.bytes(a.as_primitive::<arrow::datatypes::UInt8Type>(), &mut raw),
             (Prim::Int { signed: false }, DataType::UInt16) => self.ints(a.as_primitive::<arrow::datatypes::UInt16Type>(), &mut raw),
             (Prim::Int { signed: false }, DataType::UInt32) => self.ints(a.as_primitive::<arrow::datatypes::UInt32Type>(), &mut raw),
-            (Prim::Int { signed: true }, DataType::Int8) => self.ints(a.as_primitive::<arrow::datatypes::Int8Type>(), &mut raw),
+            (Prim::Int { signed: true }, DataType::Int8) => self.bytes(a.as_primitive::<arrow::datatypes::Int8Type>(), &mut raw),
             (Prim::Int { signed: true }, DataType::Int16) => self.ints(a.as_primitive::<arrow::datatypes::Int16Type>(), &mut raw),
             (Prim::Int { signed: true }, DataType::Int32) => self.ints(a.as_primitive::<Int32Type>(), &mut raw),
             (Prim::F32, DataType::Float32) => self.floats(a.as_primitive::<arrow::datatypes::Float32Type>(), &mut raw),
@@ -599,11 +613,16 @@ impl PrimChunk {
         let range = if a.null_count() == 0 {
             let v: &[T::Native] = a.values();
             let start = raw.len();
-            raw.resize(start + v.len() * 4, 0);
-            for (out, &x) in raw[start..].chunks_exact_mut(4).zip(v) {
+            raw.reserve(v.len() * 4);
+            // Written in place: zero-filling first was a pass of its own over every page.
+            for (out, &x) in raw.spare_capacity_mut()[..v.len() * 4].chunks_exact_mut(4).zip(v) {
                 let w: i64 = x.into();
-                out.copy_from_slice(&(w as i32).to_le_bytes());
+                for (o, b) in out.iter_mut().zip((w as i32).to_le_bytes()) {
+                    o.write(b);
+                }
             }
+            // SAFETY: the loop above initialised these v.len() * 4 bytes.
+            unsafe { raw.set_len(start + v.len() * 4) };
             min_max(v)
         } else {
             let mut r: Option<(T::Native, T::Native)> = None;
@@ -614,6 +633,53 @@ impl PrimChunk {
             }
             r
         };
+        if let Some((lo, hi)) = range {
+            self.seen = true;
+            self.imin = self.imin.min(lo.into());
+            self.imax = self.imax.max(hi.into());
+        }
+    }
+
+    /// RLE_DICTIONARY for one-byte integers: the bit width, then the non-null values'
+    /// dictionary indexes, bit-packed.
+    fn bytes<T>(&mut self, a: &arrow::array::PrimitiveArray<T>, raw: &mut Vec<u8>)
+    where
+        T: arrow::datatypes::ArrowPrimitiveType,
+        T::Native: Into<i64> + Ord,
+    {
+        let d = self.small.get_or_insert_with(|| SmallDict { index: [u16::MAX; 256], values: Vec::new() });
+        let byte = |x: T::Native| (x.into() as u8) as usize;
+        let mut intern = |x: T::Native| {
+            let b = byte(x);
+            if d.index[b] == u16::MAX {
+                d.index[b] = d.values.len() as u16;
+                d.values.push(x.into() as i32);
+            }
+        };
+        let range = if a.null_count() == 0 {
+            let v: &[T::Native] = a.values();
+            v.iter().for_each(|&x| intern(x));
+            min_max(v)
+        } else {
+            let mut r: Option<(T::Native, T::Native)> = None;
+            for x in a.iter().flatten() {
+                intern(x);
+                r = Some(r.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
+            }
+            r
+        };
+        let width = bit_width(d.values.len() as u32);
+        raw.push(width);
+        let index = &d.index;
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        if a.null_count() == 0 {
+            keys.extend(a.values().iter().map(|&x| index[byte(x)] as u8));
+        } else {
+            keys.extend(a.iter().flatten().map(|x| index[byte(x)] as u8));
+        }
+        pack_small(&keys, width, raw);
+        self.keys = keys;
         if let Some((lo, hi)) = range {
             self.seen = true;
             self.imin = self.imin.min(lo.into());
@@ -674,16 +740,18 @@ impl PrimChunk {
         }
     }
 
-    fn finish(self, descr: ColumnDescPtr) -> Result<(Bytes, ColumnCloseResult)> {
+    fn finish(mut self, descr: ColumnDescPtr) -> Result<(Bytes, ColumnCloseResult)> {
         let statistics = Some(self.statistics(&descr));
-        let chunk = Chunk {
-            codec: Compression::SNAPPY,
-            dict: None,
-            pages: self.pages,
-            data_encoding: Encoding::PLAIN,
-            rows: self.rows,
-            statistics,
+        let (dict, data_encoding) = match self.small.take() {
+            Some(d) => {
+                // The dictionary page: PLAIN INT32 values.
+                let raw: Vec<u8> = d.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let buf = self.snappy.compress_vec(&raw).map(Bytes::from).map_err(|e| ParquetError::External(Box::new(e)))?;
+                (Some(PageOut { buf, raw_len: raw.len(), values: d.values.len() }), Encoding::RLE_DICTIONARY)
+            }
+            None => (None, Encoding::PLAIN),
         };
+        let chunk = Chunk { codec: Compression::SNAPPY, dict, pages: self.pages, data_encoding, rows: self.rows, statistics };
         let (bytes, close, _) = chunk.write(descr)?;
         Ok((bytes, close))
     }
@@ -750,6 +818,28 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// [`encode_hybrid`] for keys of at most 8 bits held in bytes: whole groups of eight are
+/// packed straight from the slice.
+fn pack_small(keys: &[u8], width: u8, out: &mut Vec<u8>) {
+    debug_assert!(width <= 8);
+    if keys.is_empty() || width == 0 {
+        return encode_hybrid(keys.iter().map(|&k| k as u32), keys.len(), width, out);
+    }
+    for run in keys.chunks(63 * 8) {
+        out.push(((run.len().div_ceil(8) << 1) | 1) as u8);
+        let mut groups = run.chunks_exact(8);
+        for g in &mut groups {
+            let acc = g.iter().enumerate().fold(0u64, |acc, (j, &v)| acc | (v as u64) << (j as u32 * width as u32));
+            out.extend_from_slice(&acc.to_le_bytes()[..width as usize]);
+        }
+        let rest = groups.remainder();
+        if !rest.is_empty() {
+            let acc = rest.iter().enumerate().fold(0u64, |acc, (j, &v)| acc | (v as u64) << (j as u32 * width as u32));
+            out.extend_from_slice(&acc.to_le_bytes()[..width as usize]);
+        }
+    }
 }
 
 /// Parquet's RLE/bit-packing hybrid: one RLE run when every key is 0 bits wide,
@@ -897,6 +987,20 @@ mod tests {
         w.close(None).unwrap();
     }
 
+    /// The lake's writer properties for `table`, with row groups of `rows`.
+    fn table_props(table: &Table, rows: usize) -> WriterProperties {
+        let p = super::super::props(table);
+        let mut b = WriterProperties::builder().set_max_row_group_row_count(Some(rows));
+        for c in table.cols {
+            let path = parquet::schema::types::ColumnPath::from(c.name);
+            b = b
+                .set_column_dictionary_enabled(path.clone(), p.dictionary_enabled(&path))
+                .set_column_statistics_enabled(path.clone(), p.statistics_enabled(&path))
+                .set_column_compression(path.clone(), p.compression(&path));
+        }
+        b.build()
+    }
+
     /// Our primitive chunks against parquet's own writer on the same batches: the same
     /// values read back, and the same chunk statistics, row group by row group.
     #[test]
@@ -913,18 +1017,7 @@ mod tests {
                     RecordBatch::try_new(schema.clone(), cols).unwrap()
                 })
                 .collect();
-            let props = || {
-                let p = super::super::props(table);
-                let mut b = WriterProperties::builder().set_max_row_group_row_count(Some(1000));
-                for c in table.cols {
-                    let path = parquet::schema::types::ColumnPath::from(c.name);
-                    b = b
-                        .set_column_dictionary_enabled(path.clone(), p.dictionary_enabled(&path))
-                        .set_column_statistics_enabled(path.clone(), p.statistics_enabled(&path))
-                        .set_column_compression(path.clone(), p.compression(&path));
-                }
-                b.build()
-            };
+            let props = || table_props(table, 1000);
             let (ours, theirs) = (dir.path().join(format!("{}-ours", table.name)), dir.path().join(format!("{}-ref", table.name)));
             write(table, &batches, props(), true, &ours);
             write(table, &batches, props(), false, &theirs);
@@ -952,10 +1045,51 @@ mod tests {
                     };
                     assert_eq!(st(ca), st(cb), "{}.{name} statistics", table.name);
                     assert_eq!(ca.num_values(), cb.num_values(), "{}.{name} values", table.name);
-                    prims += (ca.compression() == Compression::SNAPPY && ca.dictionary_page_offset().is_none()) as usize;
+                    // Our string dictionaries carry no statistics; the primitive columns do.
+                    prims += ca.statistics().is_some() as usize;
                 }
             }
             assert!(prims > 0 || table.name == "other_records", "{}: no plain columns compared", table.name);
+        }
+    }
+
+    /// One-byte columns are dictionary-encoded; a dictionary that grows page by page
+    /// (wider keys in later pages), with nulls, reads back as written.
+    #[test]
+    fn one_byte_dictionaries_grow_across_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = &crate::lake::schema::RESULTS;
+        let schema = table.build_schema();
+        let n = 3 * PRIM_PAGE_ROWS + 17;
+        let mut g = Gen(5);
+        let cols = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                // One value for the first page, then up to 5, then every byte value.
+                "head_num" => Arc::new(UInt8Array::from_iter_values((0..n).map(|i| match i / PRIM_PAGE_ROWS {
+                    0 => 7,
+                    1 => (i % 5) as u8,
+                    _ => (i * 7 % 256) as u8,
+                }))) as ArrayRef,
+                "res_scal" => {
+                    Arc::new(Int8Array::from_iter((0..n).map(|i| (i % 3 != 0).then_some((i / PRIM_PAGE_ROWS) as i8 * -40 + (i % 4) as i8))))
+                }
+                _ => g.array(f.data_type(), n, f.is_nullable()),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        let path = dir.path().join("grow.parquet");
+        write(table, std::slice::from_ref(&batch), table_props(table, n), true, &path);
+        let r = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
+        let md = r.metadata().clone();
+        let rows: Vec<RecordBatch> = r.build().unwrap().map(|b| b.unwrap()).collect();
+        let back = arrow::compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+        for name in ["head_num", "site_num", "res_scal", "test_flg"] {
+            let i = schema.index_of(name).unwrap();
+            assert_eq!(back.column(i).to_data(), batch.column(i).to_data(), "{name} read back differs");
+            let c = md.row_group(0).column(i);
+            assert!(c.dictionary_page_offset().is_some(), "{name} is not dictionary-encoded");
         }
     }
 
