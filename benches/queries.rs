@@ -62,7 +62,7 @@ fn main() {
         .unwrap();
         let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
         let lk = Lake::open_for_write(&lake).unwrap();
-        let r = lk.ingest(&files, &IngestOptions { threads: 2 }, &|_, _| {});
+        let r = lk.ingest(&files, &IngestOptions { threads: 2, ..Default::default() }, &|_, _| {});
         assert_eq!(r.ingested, files.len());
         drop(lk);
         let _ = std::fs::remove_dir_all(&input);
