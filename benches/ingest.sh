@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Ingest throughput and peak RSS on a ~1 GB PTR-heavy wafer-sort file, against
 # stdf-convert (converting the same file to Arrow tables) and pystdf (reading it),
-# plus two files on two cores against one file on one core. Ratios come from this one run.
-# One ingest worker is two threads (assembly, Parquet encoding): `taskset` pins the
+# plus the same file gzipped, and two files on two cores against one file on one core.
+# Ratios come from this one run.
+# One ingest worker is three threads (reading and hashing, assembly, Parquet encoding; a
+# fourth decompresses gzip): `taskset` pins the
 # one-core and two-core runs so that the scaling ratio compares like with like.
 #   bash benches/ingest.sh            (PYTHON defaults to .venv/bin/python: run .ci/run once, or
 #                                      python3 -m venv .venv && .venv/bin/pip install -r .ci/requirements.txt)
@@ -26,6 +28,10 @@ B=$(gen b 2)
 # the default spill budget and with every part held in memory.
 C=$(gen many 5 --scale=1500 --tests=2)
 SIZE=$(stat -c %s "$A")
+# The same file gzipped (default level), as testers often store it.
+GZ="$D/gz/$(basename "$A").gz"
+if [ ! -s "$GZ" ]; then mkdir -p "$D/gz"; gzip -c "$A" > "$GZ.tmp" && mv "$GZ.tmp" "$GZ"; fi
+GZSIZE=$(stat -c %s "$GZ")
 measure() { # label, command...
   local label=$1; shift
   cat "$A" "$B" > /dev/null  # every contender starts from the same (warm) page cache
@@ -35,16 +41,17 @@ measure() { # label, command...
 # ROUNDS interleaved rounds, and each figure is its best round.
 ROUNDS=${ROUNDS:-3}
 for r in $(seq "$ROUNDS"); do
-  rm -rf "$D/lake1" "$D/lake1c" "$D/lake2" "$D/lakem" "$D/lakemm"
+  rm -rf "$D/lake1" "$D/lake1c" "$D/lake2" "$D/lakem" "$D/lakemm" "$D/lakegz"
   sync
   measure one.$r   "$BIN" ingest "$A" --lake "$D/lake1"
+  measure gz.$r    "$BIN" ingest "$GZ" --lake "$D/lakegz"
   measure conv.$r  "$PY" -c "import stdf_convert,sys; t=stdf_convert.tables(sys.argv[1]); print(sum(x.num_rows for x in t.values()))" "$A"
   measure onec.$r  taskset -c 0 "$BIN" ingest "$A" --lake "$D/lake1c" --threads 1
   measure two.$r   taskset -c 0,1 "$BIN" ingest "$A" "$B" --lake "$D/lake2" --threads 2
   measure many.$r  "$BIN" ingest "$C" --lake "$D/lakem"
   measure manym.$r env YIELDLAKE_SPILL_PARTS=100000000 "$BIN" ingest "$C" --lake "$D/lakemm"
 done
-rm -rf "$D/lake1" "$D/lake1c" "$D/lake2" "$D/lakem" "$D/lakemm"
+rm -rf "$D/lake1" "$D/lake1c" "$D/lake2" "$D/lakem" "$D/lakemm" "$D/lakegz"
 # pystdf reads ~4 MB/s: time it on the first 50 MB of the same file.
 head -c 50000000 "$A" > "$D/slice50.stdf"
 measure py "$PY" -c "
@@ -58,9 +65,9 @@ try:
 except Exception:
     pass  # the slice ends mid-record
 " "$D/slice50.stdf"
-"$PY" - "$SIZE" "$D" "$ROUNDS" <<'PYEOF'
+"$PY" - "$SIZE" "$D" "$ROUNDS" "$GZSIZE" <<'PYEOF'
 import sys
-size, d, rounds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+size, d, rounds, gzsize = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def t1(label):
     e, kb, u, s = open(f"{d}/time.{label}").read().split()
     return float(e), int(kb) / 1024, float(u) + float(s)
@@ -70,10 +77,11 @@ def t(label):
     return min(t1(f"{label}.{r}") for r in range(1, rounds + 1))
 one, one_rss, one_cpu = t("one"); onec, onec_rss, _ = t("onec"); two, two_rss, _ = t("two")
 conv, conv_rss, conv_cpu = t("conv"); py, _, _ = t("py")
-many, many_rss, _ = t("many"); manym, manym_rss, _ = t("manym")
+many, many_rss, _ = t("many"); manym, manym_rss, _ = t("manym"); gz, gz_rss, gz_cpu = t("gz")
 mb = size / 1e6
 print(f"input: {mb:.0f} MB uncompressed STDF (auto-ic-ws, ~36 M results)")
 print(f"yieldlake ingest, 1 file              : {mb/one:7.1f} MB/s  {one:6.2f} s  cpu {one_cpu:6.2f} s  peak RSS {one_rss:6.0f} MB")
+print(f"yieldlake ingest, same file gzipped   : {mb/gz:7.1f} MB/s  {gz:6.2f} s  cpu {gz_cpu:6.2f} s  peak RSS {gz_rss:6.0f} MB  ({gzsize/1e6:.0f} MB gzip, {gzsize/1e6/gz:.0f} MB/s of it)")
 print(f"yieldlake ingest, 1 file on 1 core    : {mb/onec:7.1f} MB/s  {onec:6.2f} s  peak RSS {onec_rss:6.0f} MB")
 print(f"yieldlake ingest, 2 files on 2 cores  : {2*mb/two:7.1f} MB/s  {two:6.2f} s  peak RSS {two_rss:6.0f} MB")
 print(f"stdf-convert to Arrow (same file)     : {mb/conv:7.1f} MB/s  {conv:6.2f} s  cpu {conv_cpu:6.2f} s  peak RSS {conv_rss:6.0f} MB")

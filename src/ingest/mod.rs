@@ -518,12 +518,8 @@ impl<'s> Assembler<'s> {
     /// does for a PTR.
     #[inline]
     fn ptr(&mut self, body: &[u8], order: crate::stdf::ByteOrder) -> std::io::Result<()> {
-        self.rec_counts[r::Ptr::TYP as usize * 256 + r::Ptr::SUB as usize] += 1;
         let p = self.resolver.ptr_body(body, order);
-        if p.extra {
-            self.problems.extra_bytes(r::Ptr::CODE);
-        }
-        self.ensure_started()?;
+        self.begin(r::Ptr::TYP, r::Ptr::SUB, p.extra, r::Ptr::CODE)?;
         self.ptr_result(&p)
     }
 
@@ -540,6 +536,135 @@ impl<'s> Assembler<'s> {
         res.push(&of, None, p.result);
         if res.len() >= BATCH {
             self.flush(&schema::RESULTS, true)?;
+        }
+        Ok(())
+    }
+
+    /// PIRs, PRRs, MPRs and FTRs, like PTRs, skip the `Record` enum: files with millions
+    /// of parts of a few tests each are mostly these.
+    fn pir(&mut self, p: &r::Pir<'_>) -> std::io::Result<()> {
+        self.begin(r::Pir::TYP, r::Pir::SUB, !p.extra.is_empty(), r::Pir::CODE)?;
+        self.pir_body(p);
+        Ok(())
+    }
+
+    fn prr(&mut self, p: &r::Prr<'_>) -> std::io::Result<()> {
+        self.begin(r::Prr::TYP, r::Prr::SUB, !p.extra.is_empty(), r::Prr::CODE)?;
+        self.prr_body(p)
+    }
+
+    /// What [`Self::record`] does first for every record that is not a FAR, MIR, or an
+    /// ATR/VUR before the first MIR.
+    #[inline]
+    fn begin(&mut self, typ: u8, sub: u8, extra: bool, code: &'static str) -> std::io::Result<()> {
+        self.rec_counts[typ as usize * 256 + sub as usize] += 1;
+        if extra {
+            self.problems.extra_bytes(code);
+        }
+        self.ensure_started()
+    }
+
+    fn mpr(&mut self, m: &r::Mpr<'_>) -> std::io::Result<()> {
+        self.begin(r::Mpr::TYP, r::Mpr::SUB, !m.extra.is_empty(), r::Mpr::CODE)?;
+        self.mpr_body(m)
+    }
+
+    fn ftr(&mut self, f: &r::Ftr<'_>) -> std::io::Result<()> {
+        self.begin(r::Ftr::TYP, r::Ftr::SUB, !f.extra.is_empty(), r::Ftr::CODE)?;
+        self.ftr_body(f)
+    }
+
+    fn mpr_body(&mut self, m: &r::Mpr<'_>) -> std::io::Result<()> {
+        let k = slot(m.head_num, m.site_num);
+        let part = self.part_at(k);
+        let (key, lim) = self.resolver.mpr(m);
+        let pins = self.resolver.mpr_pins(key, m);
+        let fl = m.flags();
+        let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
+        if part.is_some() {
+            self.slot_results[k] += n.max(1) as u32;
+        }
+        let res = self.results.as_mut().unwrap();
+        let of = ResultOf { part, key, test_num: m.test_num, head: m.head_num, site: m.site_num, kind: 1, flags: fl, limits: &lim };
+        for i in 0..n.max(1) {
+            let v = m.rtn_rslt.as_ref().and_then(|a| a.get(i));
+            let pin = pins.as_ref().and_then(|p| p.get(i).copied());
+            res.push(&of, pin, v);
+        }
+        if res.len() >= BATCH {
+            self.flush(&schema::RESULTS, true)?;
+        }
+        Ok(())
+    }
+
+    fn ftr_body(&mut self, f: &r::Ftr<'_>) -> std::io::Result<()> {
+        let part = self.part_of(f.head_num, f.site_num);
+        let key = self.resolver.ftr(f);
+        let tf = f.test_flg.unwrap_or(0);
+        let opt = f.opt_flag.unwrap_or(0xff);
+        let valid = |bit: u8| f.opt_flag.is_some() && opt & (1 << bit) == 0;
+        let pins: Option<Vec<u16>> = f.fail_pin.as_ref().map(|d| d.set_bits().map(|b| b as u16).collect());
+        let fr = self.functional.as_mut().unwrap();
+        fr.row()
+            .u32(part)
+            .u32(Some(key))
+            .u32(Some(f.test_num.unwrap_or(0)))
+            .key(key)
+            .u8(Some(f.head_num.unwrap_or(1)))
+            .u8(Some(f.site_num.unwrap_or(1)))
+            .u8(Some(tf))
+            .bool(r::TestFlags { test_flg: tf, parm_flg: 0 }.passed())
+            .u32(f.cycl_cnt.filter(|_| valid(0)))
+            .u32(f.rel_vadr.filter(|_| valid(1)))
+            .u32(f.rept_cnt.filter(|_| valid(2)))
+            .u32(f.num_fail.filter(|_| valid(3)))
+            .i32(f.xfail_ad.filter(|_| valid(4)))
+            .i32(f.yfail_ad.filter(|_| valid(4)))
+            .i16(f.vect_off.filter(|_| valid(5)))
+            .str(text(&f.vect_nam).as_deref())
+            .str(text(&f.time_set).as_deref())
+            .str(text(&f.op_code).as_deref())
+            .str(text(&f.alarm_id).as_deref())
+            .str(text(&f.prog_txt).as_deref())
+            .str(text(&f.rslt_txt).as_deref())
+            .u8(f.patg_num.filter(|&p| p != 255))
+            .list_u16(pins.as_deref())
+            .end();
+        if fr.len() >= BATCH {
+            self.flush(&schema::FUNCTIONAL, true)?;
+        }
+        Ok(())
+    }
+
+    fn pir_body(&mut self, p: &r::Pir<'_>) {
+        let k = slot(p.head_num, p.site_num);
+        if self.open[k] != NO_PART {
+            self.problems.reopened_pir += 1;
+        }
+        self.open[k] = self.parts_opened;
+        self.slot_results[k] = 0;
+        self.parts_opened += 1;
+    }
+
+    fn prr_body(&mut self, p: &r::Prr<'_>) -> std::io::Result<()> {
+        let k = slot(p.head_num, p.site_num);
+        let (seq, results) = if self.open[k] != NO_PART {
+            (std::mem::replace(&mut self.open[k], NO_PART), std::mem::take(&mut self.slot_results[k]))
+        } else {
+            self.problems.orphan_prr += 1;
+            self.parts_opened += 1;
+            (self.parts_opened - 1, 0)
+        };
+        let wafer = self.current_wafer[p.head_num.unwrap_or(1) as usize].or(self.last_wafer);
+        if let Some(w) = wafer {
+            self.wafers[w as usize].parts += 1;
+        }
+        self.part_rows.push(PartRow::new(seq, results, p, wafer, &mut self.text));
+        self.parts_total += 1;
+        // Part ids and texts of up to 255 bytes each are budgeted too, so that
+        // hostile strings cannot multiply the memory per part.
+        if self.part_rows.len() >= self.spill_at || self.text.len() >= spill::SPILL_TEXT_BYTES {
+            self.spill_parts()?;
         }
         Ok(())
     }
@@ -574,94 +699,10 @@ impl<'s> Assembler<'s> {
                 let (test_num, head, site, flags, result) = (p.test_num, p.head_num, p.site_num, p.flags(), p.result);
                 self.ptr_result(&PtrResolved { test_num, head, site, flags, result, key, limits, extra })?
             }
-            Record::Mpr(m) => {
-                let k = slot(m.head_num, m.site_num);
-                let part = self.part_at(k);
-                let (key, lim) = self.resolver.mpr(m);
-                let pins = self.resolver.mpr_pins(key, m);
-                let fl = m.flags();
-                let n = m.rtn_rslt.as_ref().map_or(0, |a| a.len());
-                if part.is_some() {
-                    self.slot_results[k] += n.max(1) as u32;
-                }
-                let res = self.results.as_mut().unwrap();
-                let of = ResultOf { part, key, test_num: m.test_num, head: m.head_num, site: m.site_num, kind: 1, flags: fl, limits: &lim };
-                for i in 0..n.max(1) {
-                    let v = m.rtn_rslt.as_ref().and_then(|a| a.get(i));
-                    let pin = pins.as_ref().and_then(|p| p.get(i).copied());
-                    res.push(&of, pin, v);
-                }
-                if res.len() >= BATCH {
-                    self.flush(&schema::RESULTS, true)?;
-                }
-            }
-            Record::Ftr(f) => {
-                let part = self.part_of(f.head_num, f.site_num);
-                let key = self.resolver.ftr(f);
-                let tf = f.test_flg.unwrap_or(0);
-                let opt = f.opt_flag.unwrap_or(0xff);
-                let valid = |bit: u8| f.opt_flag.is_some() && opt & (1 << bit) == 0;
-                let pins: Option<Vec<u16>> = f.fail_pin.as_ref().map(|d| d.set_bits().map(|b| b as u16).collect());
-                let fr = self.functional.as_mut().unwrap();
-                fr.row()
-                    .u32(part)
-                    .u32(Some(key))
-                    .u32(Some(f.test_num.unwrap_or(0)))
-                    .key(key)
-                    .u8(Some(f.head_num.unwrap_or(1)))
-                    .u8(Some(f.site_num.unwrap_or(1)))
-                    .u8(Some(tf))
-                    .bool(r::TestFlags { test_flg: tf, parm_flg: 0 }.passed())
-                    .u32(f.cycl_cnt.filter(|_| valid(0)))
-                    .u32(f.rel_vadr.filter(|_| valid(1)))
-                    .u32(f.rept_cnt.filter(|_| valid(2)))
-                    .u32(f.num_fail.filter(|_| valid(3)))
-                    .i32(f.xfail_ad.filter(|_| valid(4)))
-                    .i32(f.yfail_ad.filter(|_| valid(4)))
-                    .i16(f.vect_off.filter(|_| valid(5)))
-                    .str(text(&f.vect_nam).as_deref())
-                    .str(text(&f.time_set).as_deref())
-                    .str(text(&f.op_code).as_deref())
-                    .str(text(&f.alarm_id).as_deref())
-                    .str(text(&f.prog_txt).as_deref())
-                    .str(text(&f.rslt_txt).as_deref())
-                    .u8(f.patg_num.filter(|&p| p != 255))
-                    .list_u16(pins.as_deref())
-                    .end();
-                if fr.len() >= BATCH {
-                    self.flush(&schema::FUNCTIONAL, true)?;
-                }
-            }
-            Record::Pir(p) => {
-                let k = slot(p.head_num, p.site_num);
-                if self.open[k] != NO_PART {
-                    self.problems.reopened_pir += 1;
-                }
-                self.open[k] = self.parts_opened;
-                self.slot_results[k] = 0;
-                self.parts_opened += 1;
-            }
-            Record::Prr(p) => {
-                let k = slot(p.head_num, p.site_num);
-                let (seq, results) = if self.open[k] != NO_PART {
-                    (std::mem::replace(&mut self.open[k], NO_PART), std::mem::take(&mut self.slot_results[k]))
-                } else {
-                    self.problems.orphan_prr += 1;
-                    self.parts_opened += 1;
-                    (self.parts_opened - 1, 0)
-                };
-                let wafer = self.current_wafer[p.head_num.unwrap_or(1) as usize].or(self.last_wafer);
-                if let Some(w) = wafer {
-                    self.wafers[w as usize].parts += 1;
-                }
-                self.part_rows.push(PartRow::new(seq, results, p, wafer, &mut self.text));
-                self.parts_total += 1;
-                // Part ids and texts of up to 255 bytes each are budgeted too, so that
-                // hostile strings cannot multiply the memory per part.
-                if self.part_rows.len() >= self.spill_at || self.text.len() >= spill::SPILL_TEXT_BYTES {
-                    self.spill_parts()?;
-                }
-            }
+            Record::Mpr(m) => self.mpr_body(m)?,
+            Record::Ftr(f) => self.ftr_body(f)?,
+            Record::Pir(p) => self.pir_body(p),
+            Record::Prr(p) => self.prr_body(p)?,
             Record::Wir(w) => {
                 let idx = self.wafers.len() as u32;
                 self.wafers.push(WaferRow {
@@ -1257,10 +1298,15 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
                 let chunk = msg.map_err(IngestError::Stdf)?;
                 for (i, rec) in chunk.recs.iter().enumerate() {
                     let body = chunk.body(rec);
-                    if (rec.typ, rec.sub) == (r::Ptr::TYP, r::Ptr::SUB) {
-                        a.ptr(body, order)?;
-                    } else {
-                        a.record(chunk.index(i), chunk.offset(rec), rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?;
+                    match (rec.typ, rec.sub) {
+                        (r::Ptr::TYP, r::Ptr::SUB) => a.ptr(body, order)?,
+                        (r::Pir::TYP, r::Pir::SUB) => a.pir(&r::Pir::decode(body, order))?,
+                        (r::Prr::TYP, r::Prr::SUB) => a.prr(&r::Prr::decode(body, order))?,
+                        (r::Mpr::TYP, r::Mpr::SUB) => a.mpr(&r::Mpr::decode(body, order))?,
+                        (r::Ftr::TYP, r::Ftr::SUB) => a.ftr(&r::Ftr::decode(body, order))?,
+                        _ => {
+                            a.record(chunk.index(i), chunk.offset(rec), rec.typ, rec.sub, &Record::decode(rec.typ, rec.sub, body, order))?
+                        }
                     }
                 }
                 let _ = free_tx.send(chunk);

@@ -131,6 +131,9 @@ impl<R: Read> Read for Counting<R> {
 /// slow consumer holds at most a few chunks in memory.
 struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
+    /// Spent buffers go back to the decompressing thread, which would otherwise allocate
+    /// and zero a fresh one per chunk.
+    back: std::sync::mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     done: bool,
@@ -143,7 +146,7 @@ impl Read for ChannelReader {
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.cur = chunk;
+                    let _ = self.back.send(std::mem::replace(&mut self.cur, chunk));
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
@@ -163,9 +166,11 @@ impl Read for ChannelReader {
     }
 }
 
-fn pump(mut r: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>) {
+fn pump(mut r: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>, spent: &Receiver<Vec<u8>>) {
     loop {
-        let mut chunk = vec![0u8; STREAM_BUF];
+        let mut chunk = spent.try_recv().unwrap_or_default();
+        // A recycled buffer is already this long, except the few cut short at the end.
+        chunk.resize(STREAM_BUF, 0);
         let mut filled = 0;
         while filled < chunk.len() {
             match r.read(&mut chunk[filled..]) {
@@ -195,15 +200,16 @@ fn pump(mut r: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>) {
 /// Decompresses on a helper thread, so inflation overlaps with decoding.
 fn spawn_decompressor(kind: Compression, src: Box<dyn Read + Send>, seekable: Option<File>) -> ChannelReader {
     let (tx, rx) = sync_channel(4);
+    let (back, spent) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("stdf-decompress".into())
         .spawn(move || {
             let zip_err = |e: zip::result::ZipError| io::Error::new(io::ErrorKind::InvalidData, format!("zip: {e}"));
             match kind {
-                Compression::Gzip => pump(flate2::read::MultiGzDecoder::new(io::BufReader::new(src)), &tx),
-                Compression::Bzip2 => pump(bzip2::read::MultiBzDecoder::new(io::BufReader::new(src)), &tx),
+                Compression::Gzip => pump(flate2::read::MultiGzDecoder::new(io::BufReader::new(src)), &tx, &spent),
+                Compression::Bzip2 => pump(bzip2::read::MultiBzDecoder::new(io::BufReader::new(src)), &tx, &spent),
                 Compression::Zstd => match zstd::stream::read::Decoder::new(src) {
-                    Ok(d) => pump(d, &tx),
+                    Ok(d) => pump(d, &tx, &spent),
                     Err(e) => drop(tx.send(Err(e))),
                 },
                 Compression::Zip => {
@@ -216,7 +222,7 @@ fn spawn_decompressor(kind: Compression, src: Box<dyn Read + Send>, seekable: Op
                                 drop(tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, "zip archive has no members"))))
                             }
                             Ok(mut a) => match a.by_index(0) {
-                                Ok(f) => pump(f, &tx),
+                                Ok(f) => pump(f, &tx, &spent),
                                 Err(e) => drop(tx.send(Err(zip_err(e)))),
                             },
                             Err(e) => drop(tx.send(Err(zip_err(e)))),
@@ -224,17 +230,17 @@ fn spawn_decompressor(kind: Compression, src: Box<dyn Read + Send>, seekable: Op
                     } else {
                         let mut src = src;
                         match zip::read::read_zipfile_from_stream(&mut src) {
-                            Ok(Some(f)) => pump(f, &tx),
+                            Ok(Some(f)) => pump(f, &tx, &spent),
                             Ok(None) => drop(tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, "zip archive has no members")))),
                             Err(e) => drop(tx.send(Err(zip_err(e)))),
                         }
                     }
                 }
-                Compression::None => pump(src, &tx),
+                Compression::None => pump(src, &tx, &spent),
             }
         })
         .expect("spawn decompression thread");
-    ChannelReader { rx, cur: Vec::new(), pos: 0, done: false }
+    ChannelReader { rx, back, cur: Vec::new(), pos: 0, done: false }
 }
 
 /// A seekable counting reader for zip archives.

@@ -399,10 +399,11 @@ impl TestResolver {
         &self.tests[key as usize]
     }
     /// Pin indexes in force for an MPR: its own RTN_INDX, or the test's default.
-    pub fn mpr_pins<'s>(&'s self, key: u32, m: &'s Mpr<'_>) -> Option<Vec<u16>> {
+    pub fn mpr_pins<'s>(&'s self, key: u32, m: &Mpr<'_>) -> Option<std::borrow::Cow<'s, [u16]>> {
         match m.rtn_indx.as_ref().filter(|ix| !ix.is_empty()) {
-            Some(ix) => Some(ix.to_vec()),
-            None => self.tests[key as usize].rtn_indx.clone(),
+            Some(ix) => Some(std::borrow::Cow::Owned(ix.to_vec())),
+            // The test's default is borrowed: an MPR that omits RTN_INDX copies nothing.
+            None => self.tests[key as usize].rtn_indx.as_deref().map(std::borrow::Cow::Borrowed),
         }
     }
 }

@@ -816,3 +816,61 @@ fn file_ids_are_the_sha256_prefix_on_both_hashing_paths() {
         assert!(!b.windows(16).any(|w| w == b"~file-id-pending"), "placeholder left in {}", f.display());
     }
 }
+
+/// The `files` row counts records and lists problems exactly as the decoder's own summary
+/// (`yieldlake info`) does, although ingest takes PTRs, PIRs, PRRs, MPRs and FTRs on
+/// paths of their own: every corpus file, and a file where every record type also comes
+/// with bytes past its last field, plus an orphan PRR.
+#[test]
+fn files_rows_count_and_report_what_the_decoder_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut w = StdfWriter::new(Vec::new(), ByteOrder::Big);
+    let all = yieldlake::stdf::catalog::every_record_type();
+    for r in &all {
+        w.write(r).unwrap();
+    }
+    let mut body = yieldlake::stdf::types::Writer::new(ByteOrder::Big);
+    for r in all.iter().filter(|r| !matches!(r, Record::Far(_) | Record::Mir(_) | Record::Vur(_) | Record::Unknown(_))) {
+        body.buf.clear();
+        r.encode_body(&mut body);
+        let (typ, sub) = r.typ_sub();
+        // An empty trailing field list would make the padding a field: write every field.
+        body.buf.extend_from_slice(&[0xab; 300]);
+        w.write_body(typ, sub, &body.buf).unwrap();
+    }
+    w.write(&Record::Prr(Prr { head_num: Some(1), site_num: Some(9), ..Default::default() })).unwrap();
+    let crafted = dir.path().join("in/extra.stdf");
+    std::fs::write(&crafted, w.into_inner()).unwrap();
+    let mut inputs = vec![crafted];
+    if let Some(files) = crate::common::corpus_files() {
+        inputs.extend(files.into_iter().map(|(_, p, _)| p));
+    }
+    let lake = dir.path().join("lake");
+    let out = ingest(&lake, &inputs);
+    assert!(out.iter().all(|o| matches!(o, Outcome::Ingested { .. })), "{out:?}");
+    let rows = sql(&lake, "SELECT source_path, records, record_counts, problems FROM files");
+    assert_eq!(rows.len(), inputs.len());
+    let mut crafted_problems = Vec::new();
+    for row in rows {
+        let path = row["source_path"].as_str().unwrap();
+        let s = yieldlake::stdf::summary::summarize(StdfReader::open(path).unwrap(), |_| {});
+        assert_eq!(u(&row["records"]), s.total_records, "{path}");
+        let counts: BTreeMap<String, u64> = serde_json::from_str(row["record_counts"].as_str().unwrap()).unwrap();
+        assert_eq!(counts, s.records, "{path}");
+        let mut ours: Vec<&str> = row["problems"].as_str().unwrap().lines().collect();
+        let mut theirs: Vec<&str> = s.problems.iter().map(String::as_str).collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{path}");
+        if path.ends_with("extra.stdf") {
+            crafted_problems = ours.iter().map(|p| p.to_string()).collect();
+        }
+    }
+    // The records ingest decodes on paths of their own report their extra bytes too.
+    for code in ["PTR", "PIR", "PRR", "MPR", "FTR", "WIR", "HBR"] {
+        let line = format!("{code} record(s) carry bytes beyond their last field");
+        assert!(crafted_problems.iter().any(|p| p.contains(&line)), "{code}: {crafted_problems:?}");
+    }
+    assert!(crafted_problems.iter().any(|p| p.contains("PRR(s) without an open PIR")), "{crafted_problems:?}");
+}
