@@ -511,11 +511,9 @@ impl<'s> Assembler<'s> {
         (p != NO_PART).then_some(p)
     }
 
-    /// Takes the record by reference: moving the enum (hundreds of bytes, sized by MIR)
-    /// into every call and arm was a memcpy per record.
-    /// A PTR decoded on its own, not as a [`Record`]: PTRs are most of a file, and the
-    /// enum costs a copy of its largest variant per record. Does what [`Self::record`]
-    /// does for a PTR.
+    /// A PTR from its body, not through [`Record`]: PTRs are most of a file, the enum
+    /// costs a copy of its largest variant per record, and the resolver's cache answers
+    /// most PTRs without decoding past RESULT. Does what [`Self::record`] does for a PTR.
     #[inline]
     fn ptr(&mut self, body: &[u8], order: crate::stdf::ByteOrder) -> std::io::Result<()> {
         let p = self.resolver.ptr_body(body, order);
@@ -669,6 +667,8 @@ impl<'s> Assembler<'s> {
         Ok(())
     }
 
+    /// Takes the record by reference: moving the enum (hundreds of bytes, sized by MIR)
+    /// into every call and arm was a memcpy per record.
     fn record(&mut self, index: u64, offset: u64, typ: u8, sub: u8, rec: &Record<'_>) -> std::io::Result<()> {
         self.rec_counts[typ as usize * 256 + sub as usize] += 1;
         self.problems.record(rec);
@@ -694,10 +694,8 @@ impl<'s> Assembler<'s> {
         self.ensure_started()?;
         match rec {
             Record::Ptr(p) => {
-                let (key, limits) = self.resolver.ptr(p);
-                let extra = !p.extra.is_empty();
-                let (test_num, head, site, flags, result) = (p.test_num, p.head_num, p.site_num, p.flags(), p.result);
-                self.ptr_result(&PtrResolved { test_num, head, site, flags, result, key, limits, extra })?
+                let p = self.resolver.ptr_resolved(p);
+                self.ptr_result(&p)?
             }
             Record::Mpr(m) => self.mpr_body(m)?,
             Record::Ftr(f) => self.ftr_body(f)?,

@@ -20,7 +20,8 @@ use crate::stdf::records::TestFlags;
 use crate::stdf::resolve::Limits;
 
 /// A nullable primitive column. Validity is kept a byte per row and packed into a
-/// bitmap once per batch: a byte push is cheaper than a bit append on the hot path.
+/// bitmap once per batch (as fast as arrow's bit builders when measured, and a branch-free
+/// push).
 struct Opt<T: ArrowPrimitiveType> {
     v: Vec<T::Native>,
     valid: Vec<bool>,

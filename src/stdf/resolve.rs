@@ -290,8 +290,7 @@ impl TestResolver {
             }
         }
         let p = Ptr::decode(body, order);
-        let (key, limits) = self.ptr(&p);
-        let extra = !p.extra.is_empty();
+        let r = self.ptr_resolved(&p);
         if let (Some(test_num), Some(tail)) = (p.test_num, body.get(PTR_FIXED..))
             && tail.len() <= PTR_TAIL_MAX
         {
@@ -302,13 +301,28 @@ impl TestResolver {
             seen.test_num = test_num;
             seen.tail.clear();
             seen.tail.extend_from_slice(tail);
-            seen.key = key;
-            seen.version = self.tests[key as usize].defaults_version;
-            seen.limits = limits;
-            seen.extra = extra;
+            seen.key = r.key;
+            seen.version = self.tests[r.key as usize].defaults_version;
+            seen.limits = r.limits;
+            seen.extra = r.extra;
             seen.used = true;
         }
-        PtrResolved { test_num: p.test_num, head: p.head_num, site: p.site_num, flags: p.flags(), result: p.result, key, limits, extra }
+        r
+    }
+
+    /// Resolves a decoded PTR, without the cache.
+    pub fn ptr_resolved(&mut self, p: &Ptr<'_>) -> PtrResolved {
+        let (key, limits) = self.ptr(p);
+        PtrResolved {
+            test_num: p.test_num,
+            head: p.head_num,
+            site: p.site_num,
+            flags: p.flags(),
+            result: p.result,
+            key,
+            limits,
+            extra: !p.extra.is_empty(),
+        }
     }
 
     /// Resolves a PTR: its test key and the limits in force for it.
