@@ -222,16 +222,18 @@ impl Summarizer {
             }
             Record::Pir(p) => {
                 let k = (p.head_num.unwrap_or(1), p.site_num.unwrap_or(1));
+                // One open part per site, as ingest keeps it: a second PIR replaces the
+                // first, whose PRR never comes.
                 let e = self.open_parts.entry(k).or_default();
                 if *e > 0 {
                     self.problems.reopened_pir += 1;
                 }
-                *e += 1;
+                *e = 1;
             }
             Record::Prr(p) => {
                 let k = (p.head_num.unwrap_or(1), p.site_num.unwrap_or(1));
                 match self.open_parts.get_mut(&k) {
-                    Some(n) if *n > 0 => *n -= 1,
+                    Some(n) if *n > 0 => *n = 0,
                     _ => self.problems.orphan_prr += 1,
                 }
                 self.sites.insert(k);

@@ -839,7 +839,13 @@ fn files_rows_count_and_report_what_the_decoder_reports() {
         body.buf.extend_from_slice(&[0xab; 300]);
         w.write_body(typ, sub, &body.buf).unwrap();
     }
-    w.write(&Record::Prr(Prr { head_num: Some(1), site_num: Some(9), ..Default::default() })).unwrap();
+    // An orphan PRR, then two PIRs and two PRRs on one site: ingest keeps one open part
+    // per site, so the second PIR replaces the first and the last PRR is an orphan.
+    let (pir, prr) =
+        (Pir { head_num: Some(1), site_num: Some(9), extra: &[] }, Prr { head_num: Some(1), site_num: Some(9), ..Default::default() });
+    for r in [Record::Prr(prr.clone()), Record::Pir(pir.clone()), Record::Pir(pir), Record::Prr(prr.clone()), Record::Prr(prr)] {
+        w.write(&r).unwrap();
+    }
     let crafted = dir.path().join("in/extra.stdf");
     std::fs::write(&crafted, w.into_inner()).unwrap();
     let mut inputs = vec![crafted];
@@ -872,5 +878,6 @@ fn files_rows_count_and_report_what_the_decoder_reports() {
         let line = format!("{code} record(s) carry bytes beyond their last field");
         assert!(crafted_problems.iter().any(|p| p.contains(&line)), "{code}: {crafted_problems:?}");
     }
-    assert!(crafted_problems.iter().any(|p| p.contains("PRR(s) without an open PIR")), "{crafted_problems:?}");
+    assert!(crafted_problems.iter().any(|p| p.starts_with("2 PRR(s) without an open PIR")), "{crafted_problems:?}");
+    assert!(crafted_problems.iter().any(|p| p.starts_with("1 PIR(s) opened a site that already had an open part")), "{crafted_problems:?}");
 }
