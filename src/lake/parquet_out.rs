@@ -633,6 +633,11 @@ impl PrimChunk {
             }
             r
         };
+        self.see_ints(range);
+    }
+
+    /// Widens the chunk's integer min/max by a page's.
+    fn see_ints<N: Into<i64>>(&mut self, range: Option<(N, N)>) {
         if let Some((lo, hi)) = range {
             self.seen = true;
             self.imin = self.imin.min(lo.into());
@@ -680,11 +685,7 @@ impl PrimChunk {
         }
         pack_small(&keys, width, raw);
         self.keys = keys;
-        if let Some((lo, hi)) = range {
-            self.seen = true;
-            self.imin = self.imin.min(lo.into());
-            self.imax = self.imax.max(hi.into());
-        }
+        self.see_ints(range);
     }
 
     /// PLAIN FLOAT/DOUBLE: the values' own little-endian bytes.
