@@ -341,11 +341,12 @@ impl DictChunk {
         let codec = if find.is_some() { Compression::UNCOMPRESSED } else { Compression::SNAPPY };
         let mut snappy = snap::raw::Encoder::new();
         let mut page = |raw: Vec<u8>, values: usize| -> Result<PageOut> {
+            let raw_len = raw.len();
             let buf = match find {
-                Some(_) => Bytes::from(raw.clone()),
+                Some(_) => Bytes::from(raw),
                 None => snappy.compress_vec(&raw).map(Bytes::from).map_err(|e| ParquetError::External(Box::new(e)))?,
             };
-            Ok(PageOut { buf, raw_len: raw.len(), values })
+            Ok(PageOut { buf, raw_len, values })
         };
         let dict = page(self.dict.clone(), self.len as usize)?;
         let pages = self.pages.into_iter().map(|(raw, n)| page(raw, n)).collect::<Result<Vec<_>>>()?;
