@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::outln;
 use anyhow::{Context, Result};
 
 use crate::generate::{GenOptions, Profile, generate};
@@ -26,7 +27,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn run(out: PathBuf) -> Result<ExitCode> {
-    println!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL\n");
+    outln!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL\n");
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {
         profile: Profile::All,
@@ -44,7 +45,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
     }
     let rep = generate(&o, |_| {})?;
-    println!("1. generated {} STDF files ({:.1} MB) with ground truth in {}", rep.files.len(), rep.bytes as f64 / 1e6, out.display());
+    outln!("1. generated {} STDF files ({:.1} MB) with ground truth in {}", rep.files.len(), rep.bytes as f64 / 1e6, out.display());
 
     let sample = Path::new("sample-data");
     if sample.is_dir() {
@@ -58,13 +59,13 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
             }
         }
         if differ.is_empty() {
-            println!("2. byte-identical to the committed sample-data/ ({same} files)");
+            outln!("2. byte-identical to the committed sample-data/ ({same} files)");
         } else {
-            println!("2. differs from sample-data/ in {} files, e.g. {}", differ.len(), differ[0]);
+            outln!("2. differs from sample-data/ in {} files, e.g. {}", differ.len(), differ[0]);
         }
     }
 
-    println!("3. summaries (yieldlake info), checked against each file's ground truth:\n");
+    outln!("3. summaries (yieldlake info), checked against each file's ground truth:\n");
     let mut mismatches = 0;
     for g in &rep.files {
         let s = summarize(StdfReader::open(&g.path)?, |_| {});
@@ -83,27 +84,43 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
                 dies == s.dies_tested && s.dies_final_pass == t["dies_final_pass"].as_u64().unwrap_or(0),
             )
         } else if let Some(ins) = t.get("insertion") {
-            (
-                format!("{} insertion at {} C: {} parts", ins["insertion"].as_str().unwrap_or("?"), ins["temperature_c"], ins["parts"]),
-                s.parts == ins["prr_records"].as_u64().unwrap_or(0),
-            )
-        } else if let Some(st) = t.get("stress") {
+            // Only failing parts are retested, so passing PRRs count the parts that pass
+            // on their final touch.
+            let final_pass = ins["final_pass"].as_u64().unwrap_or(0);
             (
                 format!(
-                    "{} readpoint {} {}: {} parts, {} fail",
+                    "{} insertion at {} C: {} PRRs, {} pass (truth {} PRRs, {final_pass} pass)",
+                    ins["insertion"].as_str().unwrap_or("?"),
+                    ins["temperature_c"],
+                    s.parts,
+                    s.parts_pass,
+                    ins["prr_records"]
+                ),
+                s.parts == ins["prr_records"].as_u64().unwrap_or(0) && s.parts_pass == final_pass,
+            )
+        } else if let Some(st) = t.get("stress") {
+            // Hard failures carry bin 9 from the readpoint that first sees them on.
+            let rp = t["readpoint"].as_u64().unwrap_or(0);
+            let parts = st["parts"].as_array().map_or(&[][..], |a| a.as_slice());
+            let dead = parts.iter().filter(|p| p["hard_fail_readpoint"].as_u64().is_some_and(|h| rp >= h)).count() as u64;
+            let bin9 = s.hard_bins.get(&9).copied().unwrap_or(0);
+            (
+                format!(
+                    "{} readpoint {} {}: {} parts, {} hard fails (truth {}, {dead})",
                     st["stress"].as_str().unwrap_or("?"),
                     t["readpoint"],
                     st["unit"].as_str().unwrap_or(""),
                     s.parts,
-                    s.parts_fail
+                    bin9,
+                    parts.len()
                 ),
-                s.parts == st["parts"].as_array().map_or(0, |a| a.len() as u64),
+                s.parts == parts.len() as u64 && bin9 == dead,
             )
         } else {
             (format!("{} parts, {} pass", s.parts, s.parts_pass), s.parts_pass == t["final_pass"].as_u64().unwrap_or(0))
         };
         mismatches += (!ok) as u32;
-        println!(
+        outln!(
             "   {:<34} {:<10} {:>7} records  {}{}",
             g.path.file_name().unwrap().to_string_lossy(),
             s.stage.as_str(),
@@ -113,7 +130,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         );
     }
     let ws = rep.files.iter().find(|g| g.path.to_string_lossy().contains("auto-ic-ws")).unwrap();
-    println!("\n4. the first PTRs of {} (yieldlake dump --type PTR --limit 3):\n", ws.path.display());
+    outln!("\n4. the first PTRs of {} (yieldlake dump --type PTR --limit 3):\n", ws.path.display());
     super::inspect::dump(&ws.path, &["PTR".to_string()], false, Some(3))?;
 
     let lake = out.join("lake");
@@ -121,7 +138,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     let lk = crate::lake::Lake::open_for_write(&lake)?;
     let ir = lk.ingest(&inputs, &crate::lake::IngestOptions::default(), &|_, _| {});
     drop(lk);
-    println!(
+    outln!(
         "\n5. ingested {} files into the Parquet lake {} ({} quarantined, {:.2} s)",
         ir.ingested,
         lake.display(),
@@ -146,13 +163,13 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     rt.block_on(async {
         let ctx = crate::lake::catalog::session(&lake).await?;
         for (i, (title, q)) in queries.iter().enumerate() {
-            println!("\n{}. {title}:\n   {q}\n", 6 + i);
+            outln!("\n{}. {title}:\n   {q}\n", 6 + i);
             let batches = crate::lake::catalog::query(&ctx, q, false).await?.collect().await?;
-            println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+            outln!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
         anyhow::Ok(())
     })?;
-    println!(
+    outln!(
         "\nNext: yieldlake sql --lake {} (a prompt), yieldlake tables --lake {}, yieldlake info {}/auto-ic-ws/*.stdf",
         lake.display(),
         lake.display(),

@@ -11,8 +11,7 @@ use crate::stdf::{RecordType, StdfReader};
 
 pub fn info(files: &[PathBuf], json: bool) -> Result<ExitCode> {
     let mut failed = false;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::stdout();
     for f in files {
         let summary = match StdfReader::open(f) {
             Ok(r) => {
@@ -105,8 +104,7 @@ pub fn dump(file: &Path, types: &[String], json: bool, limit: Option<u64>) -> Re
     }
     let mut r = StdfReader::open(file)?;
     let order = r.byte_order();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(super::stdout());
     let mut line = String::with_capacity(512);
     let mut shown = 0u64;
     loop {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::outln;
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
@@ -44,11 +45,13 @@ pub fn ingest(a: IngestArgs, json_logs: bool) -> Result<ExitCode> {
             pb.inc(size);
         }
         match o {
-            Outcome::Ingested { path, file_id, rows, replaced } => {
-                tracing::info!(path = %path, file_id = %file_id, results = rows.get("results").copied().unwrap_or(0), parts = rows.get("parts").copied().unwrap_or(0), replaced = ?replaced, "ingested")
+            Outcome::Ingested { path, file_id, rows, replaced, spilled_parts } => {
+                tracing::info!(path = %path, file_id = %file_id, results = rows.get("results").copied().unwrap_or(0), parts = rows.get("parts").copied().unwrap_or(0), replaced = ?replaced, spilled_parts, "ingested")
             }
             Outcome::Unchanged { path, file_id } => tracing::info!(path = %path, file_id = %file_id, "unchanged (already in the lake)"),
-            Outcome::Quarantined { path, error } => tracing::warn!(path = %path, error = %error, "quarantined"),
+            // The report below prints it; on a terminal a warning would say it twice.
+            Outcome::Quarantined { path, error } if json_logs => tracing::warn!(path = %path, error = %error, "quarantined"),
+            Outcome::Quarantined { path, error } => tracing::info!(path = %path, error = %error, "quarantined"),
         }
     };
     let rep = lk.ingest(&inputs, &IngestOptions { threads: a.threads, ..Default::default() }, &on_done);
@@ -56,14 +59,14 @@ pub fn ingest(a: IngestArgs, json_logs: bool) -> Result<ExitCode> {
         pb.finish_and_clear();
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rep)?);
+        outln!("{}", serde_json::to_string_pretty(&rep)?);
     } else {
         for o in &rep.outcomes {
             if let Outcome::Quarantined { path, error } = o {
-                println!("quarantined {path}\n    {error}");
+                outln!("quarantined {path}\n    {error}");
             }
         }
-        println!(
+        outln!(
             "ingested {}, unchanged {}, quarantined {} of {} files; {:.1} MB in {:.2} s ({:.0} MB/s) into {}",
             rep.ingested,
             rep.unchanged,
@@ -174,7 +177,7 @@ pub fn sql(a: SqlArgs) -> Result<ExitCode> {
         let ctx = catalog::session(&a.lake).await?;
         let mut out: Box<dyn Write> = match &a.output {
             Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
-            None => Box::new(std::io::stdout().lock()),
+            None => Box::new(super::stdout()),
         };
         if let Some(q) = &a.query {
             run_one(&ctx, q, &a, &mut out).await?;
@@ -229,7 +232,7 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
             .iter()
             .map(|t| serde_json::json!({"table": t.name, "rows": m.rows(t.name), "files": m.table_files(t.name).len(), "schema": t.json()}))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "files": m.live.len(),
@@ -240,11 +243,11 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("lake {}: {} files, {} quarantined\n", lake_dir.display(), m.live.len(), m.quarantine.len());
+    outln!("lake {}: {} files, {} quarantined\n", lake_dir.display(), m.live.len(), m.quarantine.len());
     for t in schema::TABLES {
-        println!("{:<14} {:>12} rows  {}", t.name, m.rows(t.name), t.doc);
+        outln!("{:<14} {:>12} rows  {}", t.name, m.rows(t.name), t.doc);
         for c in t.cols {
-            println!(
+            outln!(
                 "    {:<16} {:<18} {}{}",
                 c.name,
                 c.ty.name(),
@@ -252,19 +255,19 @@ pub fn tables(lake_dir: &Path, json: bool) -> Result<ExitCode> {
                 c.doc
             );
         }
-        println!();
+        outln!();
     }
-    println!("views:");
+    outln!("views:");
     for (name, doc, sql) in catalog::VIEWS {
-        println!("    {name:<14} {doc}\n        = {sql}");
+        outln!("    {name:<14} {doc}\n        = {sql}");
     }
-    println!(
+    outln!(
         "functions:\n    cpk(mean, sd, lo, hi)  min(hi-mean, mean-lo)/(3 sd); one-sided when a limit is NULL\n    robust_sigma(x)        (Q3-Q1)/1.35, quantiles by linear interpolation (type 7)"
     );
     if !m.quarantine.is_empty() {
-        println!("\nquarantine:");
+        outln!("\nquarantine:");
         for q in &m.quarantine {
-            println!("    {}\n        {}", q.source_path, q.error);
+            outln!("    {}\n        {}", q.source_path, q.error);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -275,7 +278,7 @@ pub fn write_schemas(out: &Path) -> Result<ExitCode> {
     for t in schema::TABLES {
         let p = out.join(format!("{}.json", t.name));
         std::fs::write(&p, schema::schema_file_text(t))?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
 }

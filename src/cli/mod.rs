@@ -104,12 +104,60 @@ pub fn main() -> ExitCode {
     };
     match res {
         Ok(code) => code,
+        // A reader that stopped early (`yieldlake dump F | head`) is not an error: end
+        // quietly, as other Unix tools do.
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
 }
+
+/// Set once a write to standard output found its reader gone. Writers such as arrow's
+/// CSV writer turn the io::Error into text, so the error alone cannot tell.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The error, or one it wraps, is standard output's reader having gone away.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+        || e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// Standard output for every command: remembers a closed pipe (see [`STDOUT_CLOSED`]).
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+pub(crate) fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).inspect_err(note_closed)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().inspect_err(note_closed)
+    }
+}
+
+fn note_closed(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `println!` that returns the write error instead of panicking on a closed stdout.
+macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        writeln!($crate::cli::stdout())?
+    }};
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!($crate::cli::stdout(), $($t)*)?
+    }};
+}
+pub(crate) use outln;
 
 /// A progress bar on stderr when it is a terminal and the job is large enough to wait for.
 pub(crate) fn progress_bar(len: Option<u64>, what: &str) -> Option<indicatif::ProgressBar> {

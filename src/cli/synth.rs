@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::outln;
 use anyhow::{Result, bail};
 
 use crate::generate::{GenOptions, Profile, generate};
@@ -107,7 +108,7 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
         pb.finish_and_clear();
     }
     if !quiet {
-        println!(
+        outln!(
             "generated {} files, {:.1} MB of STDF in {:.2} s ({:.0} MB/s)",
             report.files.len(),
             report.bytes as f64 / 1e6,

@@ -73,6 +73,16 @@ impl From<std::io::Error> for IngestError {
 /// Rows written per table for one file.
 pub type RowCounts = BTreeMap<&'static str, u64>;
 
+/// What ingesting one file wrote.
+#[derive(Debug, Default, Clone)]
+pub struct FileStats {
+    pub rows: RowCounts,
+    /// Parts that waited for the end of the file on disk rather than in memory (0 when
+    /// the file fit the budget): operators see when the budget binds, and tests that
+    /// the spill path really ran.
+    pub spilled_parts: u64,
+}
+
 const BATCH: usize = 1 << 16;
 const NO_PART: u32 = u32::MAX;
 
@@ -410,6 +420,7 @@ struct Assembler<'s> {
     slot_results: Vec<u32>,
     /// Parts that did not fit in memory, in PRR order; see `spill`.
     spilled: Option<(TempFile, std::io::BufWriter<std::fs::File>)>,
+    parts_spilled: u64,
     parts_total: u64,
     spill_at: usize,
     wafers: Vec<WaferRow>,
@@ -833,6 +844,7 @@ impl<'s> Assembler<'s> {
         for p in &self.part_rows {
             p.spill(&self.text, w)?;
         }
+        self.parts_spilled += self.part_rows.len() as u64;
         self.part_rows.clear();
         self.text.clear();
         Ok(())
@@ -903,7 +915,7 @@ impl<'s> Assembler<'s> {
         Ok(())
     }
 
-    fn finish(mut self, reader_problems: &[String], order: &str, compression: &str) -> std::io::Result<RowCounts> {
+    fn finish(mut self, reader_problems: &[String], order: &str, compression: &str) -> std::io::Result<FileStats> {
         self.ensure_started()?;
         self.sync_tests();
         let (fid, lot) = (self.meta.file_id.clone(), self.lot_id.clone());
@@ -1163,7 +1175,7 @@ impl<'s> Assembler<'s> {
             .time_i64(self.meta.ingested_at)
             .end();
         write_small(&mut self, &mut files, &[])?;
-        Ok(self.counts)
+        Ok(FileStats { rows: self.counts, spilled_parts: self.parts_spilled })
     }
 }
 
@@ -1245,7 +1257,7 @@ fn owned_sdr(s: &r::Sdr<'_>) -> r::Sdr<'static> {
 ///
 /// Reading and framing (and decompressing) run on their own thread, which hands framed
 /// record bodies over in chunks: the assembly thread is the one that bounds ingest speed.
-pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink) -> Result<RowCounts, IngestError> {
+pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink) -> Result<FileStats, IngestError> {
     let order = reader.byte_order();
     let mut a = Assembler {
         meta,
@@ -1266,6 +1278,7 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
         parts_opened: 0,
         slot_results: vec![0; 65536],
         spilled: None,
+        parts_spilled: 0,
         parts_total: 0,
         spill_at: 0,
         wafers: Vec::new(),

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
 use arrow::datatypes::{DataType, Field, Float64Type};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Accumulator, ColumnarValue, Volatility, create_udaf, create_udf};
+use datafusion::logical_expr::{Accumulator, ColumnarValue, LogicalPlan, Volatility, create_udaf, create_udf};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -97,13 +98,36 @@ pub async fn session(lake: &Path) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Runs one statement. Unless `allow_write`, DDL, DML, COPY and other statements are refused.
+/// Runs one statement. Unless `allow_write`, a statement that would change the lake or
+/// the session (DDL, DML, COPY, SET and other statements, anywhere in its plan, subqueries
+/// and EXPLAIN ANALYZE included) is refused before anything runs.
 pub async fn query(ctx: &SessionContext, sql: &str, allow_write: bool) -> Result<DataFrame> {
-    let opts = datafusion::execution::context::SQLOptions::new()
-        .with_allow_ddl(allow_write)
-        .with_allow_dml(allow_write)
-        .with_allow_statements(allow_write);
-    ctx.sql_with_options(sql, opts).await
+    let plan = ctx.state().create_logical_plan(sql).await?;
+    if !allow_write {
+        refuse_writes(&plan)?;
+    }
+    ctx.execute_logical_plan(plan).await
+}
+
+/// The start of every refusal's message.
+pub const READ_ONLY: &str = "refused: SQL over the lake is read-only";
+
+fn refuse_writes(plan: &LogicalPlan) -> Result<()> {
+    let mut what = None;
+    plan.apply_with_subqueries(|p| {
+        what = match p {
+            LogicalPlan::Ddl(d) => Some(d.name().to_string()),
+            LogicalPlan::Dml(d) => Some(d.op.to_string()),
+            LogicalPlan::Copy(_) => Some("COPY".to_string()),
+            LogicalPlan::Statement(s) => Some(s.name().to_string()),
+            _ => None,
+        };
+        Ok(if what.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    })?;
+    match what {
+        Some(w) => Err(DataFusionError::Plan(format!("{READ_ONLY}, and this statement is {w}"))),
+        None => Ok(()),
+    }
 }
 
 /// `cpk(mean, sd, lo, hi)` and `robust_sigma(x)`.

@@ -101,9 +101,22 @@ pub struct QuarantineEntry {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
-    Ingested { path: String, file_id: String, rows: BTreeMap<String, u64>, replaced: Option<String> },
-    Unchanged { path: String, file_id: String },
-    Quarantined { path: String, error: String },
+    Ingested {
+        path: String,
+        file_id: String,
+        rows: BTreeMap<String, u64>,
+        replaced: Option<String>,
+        /// Parts that waited on disk because the file had more than the memory budget.
+        spilled_parts: u64,
+    },
+    Unchanged {
+        path: String,
+        file_id: String,
+    },
+    Quarantined {
+        path: String,
+        error: String,
+    },
 }
 
 /// The lake's committed state, read from the manifest directory.
@@ -633,8 +646,8 @@ impl Lake {
             None => StdfReader::open_streaming(path),
         };
         let res = reader.map_err(IngestError::Stdf).and_then(|r| ingest_file(r, &meta, &mut sink));
-        let rows = match res {
-            Ok(rows) => rows,
+        let stats = match res {
+            Ok(stats) => stats,
             Err(e) => {
                 drop(sink);
                 let _ = fs::remove_dir_all(&staging);
@@ -686,7 +699,7 @@ impl Lake {
             lot_id: sink.lot_id.clone(),
             lot_dir: sink.lot_dir.clone(),
             ingested_at: meta.ingested_at,
-            rows: rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            rows: stats.rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             files: rel_files,
         };
         let name = format!("{:012}-{file_id}.json", entry.seq);
@@ -704,7 +717,8 @@ impl Lake {
             let _ = fs::remove_file(self.root.join("_manifest").join(format!("{:012}-{}.json", old.seq, old.file_id)));
             replaced = Some(old.file_id);
         }
+        let entry_rows = entry.rows.clone();
         st.live.push(entry);
-        Outcome::Ingested { path: source, file_id, rows: rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(), replaced }
+        Outcome::Ingested { path: source, file_id, rows: entry_rows, replaced, spilled_parts: stats.spilled_parts }
     }
 }

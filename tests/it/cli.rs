@@ -74,3 +74,60 @@ fn demo_runs_end_to_end() {
     assert!(text.contains("ingested 26 files") && text.contains("0 quarantined"), "{text}");
     assert!(text.contains("| YL2026-01-W01 |"), "{text}");
 }
+
+/// `yieldlake X | head` closes standard output early: the command ends quietly with
+/// status 0, as other Unix tools do, never with a panic or an error message.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/auto-ic-ws/YL2026-01_WS1_W01.stdf");
+    let lake = dir.path().join("lake");
+    let ok = bin().arg("ingest").arg(&sample).arg("--lake").arg(&lake).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let exe = assert_cmd::cargo::cargo_bin("yieldlake");
+    let run = |args: &[&std::ffi::OsStr], lines: usize| {
+        let mut child = std::process::Command::new(&exe).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // Read as `head -n LINES` does, then close the pipe while the command still writes.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..lines {
+            let mut l = String::new();
+            stdout.read_line(&mut l).unwrap();
+            assert!(!l.is_empty());
+        }
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    };
+    // `dump` writes far more than a pipe holds; `tables`, `info` and `sql` find the pipe
+    // closed before they write.
+    run(&["dump".as_ref(), sample.as_os_str()], 1);
+    run(&["dump".as_ref(), "--json".as_ref(), sample.as_os_str()], 3);
+    run(&["tables".as_ref(), "--lake".as_ref(), lake.as_os_str()], 0);
+    run(&["info".as_ref(), sample.as_os_str()], 0);
+    run(&["sql".as_ref(), "SELECT * FROM results".as_ref(), "--format".as_ref(), "csv".as_ref(), "--lake".as_ref(), lake.as_os_str()], 1);
+}
+
+/// A quarantined file is reported once on a terminal-style run: in the report on stdout,
+/// not again as a warning on stderr.
+#[test]
+fn quarantine_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("notes.stdf");
+    std::fs::write(&junk, b"this is not STDF").unwrap();
+    let out = bin().arg("ingest").arg(&junk).arg("--lake").arg(dir.path().join("lake")).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("not an STDF file").count(), 1, "{stdout}");
+    assert!(stdout.contains("quarantined ") && stdout.contains("notes.stdf"), "{stdout}");
+    assert!(!stderr.contains("notes.stdf") && !stderr.contains("not an STDF file"), "{stderr}");
+    // With JSON logs (for log collectors) the outcome is logged, and the report still has it.
+    let out = bin().args(["--log-format", "json", "ingest"]).arg(&junk).arg("--lake").arg(dir.path().join("lake2")).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logged: Vec<serde_json::Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(logged.iter().any(|l| l["fields"]["message"] == "quarantined" && l["level"] == "WARN"), "{stderr}");
+}

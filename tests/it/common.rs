@@ -29,8 +29,27 @@ pub fn corpus_files() -> Option<Vec<(String, PathBuf, serde_json::Value)>> {
     Some(v)
 }
 
-/// Decompressed bytes of a file (any compression), via our reader's framing: the records
-/// re-encoded in their original order, which for an intact file is the file itself.
+/// The file's bytes as stored on disk, decompressed by the compression crates directly
+/// (not through our reader), so that a comparison with them is independent of our framing.
+pub fn plain_bytes(path: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    match data.get(..4) {
+        Some([0x1f, 0x8b, ..]) => flate2::read::MultiGzDecoder::new(&data[..]).read_to_end(&mut out).map(|_| ()),
+        Some([b'B', b'Z', b'h', ..]) => bzip2::read::MultiBzDecoder::new(&data[..]).read_to_end(&mut out).map(|_| ()),
+        Some([b'P', b'K', 3, 4]) => {
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(&data)).unwrap();
+            z.by_index(0).unwrap().read_to_end(&mut out).map(|_| ())
+        }
+        Some([0x28, 0xb5, 0x2f, 0xfd]) => zstd::stream::read::Decoder::new(&data[..]).unwrap().read_to_end(&mut out).map(|_| ()),
+        _ => return data,
+    }
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    out
+}
+
+/// Every record's type and body, through our reader's framing.
 pub fn read_all_records(path: &std::path::Path) -> (ByteOrder, Vec<(u8, u8, Vec<u8>)>) {
     let mut r = StdfReader::open(path).unwrap();
     let order = r.byte_order();

@@ -62,6 +62,41 @@ fn trailing_fields_may_be_omitted() {
     assert_eq!(p.x(), None);
     assert_eq!(p.pass_fail(), PassFail::Fail);
     assert!(p.extra.is_empty());
+
+    // An FTR that stops after its pin counts (RTN_ICNT and PGM_ICNT both 0): FAIL_PIN and
+    // every field after it are absent, and it re-encodes to its bytes.
+    let mut w = Writer::new(ByteOrder::Big);
+    Ftr {
+        test_num: Some(7),
+        head_num: Some(1),
+        site_num: Some(3),
+        test_flg: Some(0x80),
+        opt_flag: Some(0xff),
+        cycl_cnt: Some(1),
+        rel_vadr: Some(2),
+        rept_cnt: Some(3),
+        num_fail: Some(4),
+        xfail_ad: Some(-5),
+        yfail_ad: Some(6),
+        vect_off: Some(-7),
+        rtn_icnt: Some(0),
+        pgm_icnt: Some(0),
+        ..Default::default()
+    }
+    .encode(&mut w);
+    // TEST_NUM 4 bytes; HEAD, SITE, TEST_FLG, OPT_FLAG 4; six 4-byte fields; VECT_OFF and the counts 6.
+    assert_eq!(w.buf.len(), 38);
+    let f = Ftr::decode(&w.buf, ByteOrder::Big);
+    assert_eq!((f.test_num, f.site_num, f.test_flg, f.xfail_ad, f.vect_off), (Some(7), Some(3), Some(0x80), Some(-5), Some(-7)));
+    assert_eq!((f.rtn_icnt, f.pgm_icnt), (Some(0), Some(0)));
+    // Zero-length arrays take no bytes: present and empty, whether written or not.
+    assert_eq!([f.rtn_indx.as_ref().map(|a| a.len()), f.pgm_indx.as_ref().map(|a| a.len())], [Some(0), Some(0)]);
+    assert!(f.fail_pin.is_none() && f.vect_nam.is_none() && f.test_txt.is_none() && f.rslt_txt.is_none());
+    assert!(f.patg_num.is_none() && f.spin_map.is_none());
+    assert!(f.extra.is_empty());
+    let mut again = Writer::new(ByteOrder::Big);
+    f.encode(&mut again);
+    assert_eq!(again.buf, w.buf);
 }
 
 #[test]
