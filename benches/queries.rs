@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use yieldlake::generate::{GenOptions, Profile, generate};
-use yieldlake::lake::{IngestOptions, Lake, Manifest, catalog};
+use yieldlake::job::{self, IngestConfig};
+use yieldlake::lake::{Lake, Manifest};
+use yieldlake::query::{self, QueryConfig};
 use yieldlake::stdf::{ByteOrder, Compression};
 
 const QUERIES: &[(&str, &str)] = &[
@@ -62,7 +64,7 @@ fn main() {
         .unwrap();
         let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
         let lk = Lake::open_for_write(&lake).unwrap();
-        let r = lk.ingest(&files, &IngestOptions { threads: 2, ..Default::default() }, &|_, _| {});
+        let r = job::ingest(&lk, &files, &IngestConfig { threads: 2, ..Default::default() }, &|_, _| {});
         assert_eq!(r.ingested, files.len());
         drop(lk);
         let _ = std::fs::remove_dir_all(&input);
@@ -72,7 +74,7 @@ fn main() {
     println!("lake: {} results, {} parts, {} files", m.rows("results"), m.rows("parts"), m.live.len());
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let ctx = rt.block_on(catalog::session(&lake)).unwrap();
+    let ctx = rt.block_on(query::session(&lake, &QueryConfig::default())).unwrap();
     // BENCH_ONLY=pareto runs the queries whose name contains it (for profiling).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let extra: Vec<(&str, &str)> = match std::env::var("BENCH_SQL") {
@@ -87,7 +89,7 @@ fn main() {
         let mut rows = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            let b = rt.block_on(async { catalog::query(&ctx, q, false).await.unwrap().collect().await.unwrap() });
+            let b = rt.block_on(async { query::query(&ctx, q, false).await.unwrap().collect().await.unwrap() });
             best = best.min(t.elapsed().as_secs_f64());
             rows = b.iter().map(|b| b.num_rows()).sum::<usize>();
         }
@@ -100,7 +102,7 @@ fn main() {
         "import duckdb, json, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n",
     );
     script.push_str("for t in ['parts', 'results', 'files']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n");
-    for (name, _, sql) in catalog::VIEWS {
+    for (name, _, sql) in query::VIEWS {
         script.push_str(&format!("con.execute({:?})\n", format!("CREATE VIEW {name} AS {sql}")));
     }
     script.push_str("out = []\nfor q in json.loads(sys.argv[2]):\n    best = 1e9\n    for _ in range(int(sys.argv[3])):\n        t = time.perf_counter(); r = con.execute(q).fetchall(); best = min(best, time.perf_counter() - t)\n    out.append([best, len(r)])\nprint(json.dumps(out))\n");

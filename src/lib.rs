@@ -1,11 +1,17 @@
-//! yieldlake: STDF decoding, a Parquet lake of test results, and SQL over it.
+//! yieldlake: STDF decoding, a Parquet lake of test results, and SQL and analyses over it.
 //!
-//! The modules follow the pipeline: [`stdf`] (decode, encode) → [`ingest`] (records into
-//! rows) → [`lake`] (Parquet layout, manifest, catalog); [`generate`] makes synthetic
-//! data with known truth; [`cli`] only parses flags and calls these.
+//! The modules follow the pipeline, each using only those before it (README,
+//! "Architecture"): [`stdf`] (decode, encode) → [`table`] (the lake's table schemas and
+//! row builders) → [`ingest`] (records into rows) → [`lake`] (Parquet files, manifest,
+//! commit) → [`job`] (the per-file ingest job) → [`analysis`] (the numbers) → [`query`]
+//! (SQL). [`generate`] makes synthetic STDF with known truth. The command line is the
+//! binary's (`src/cli/`).
 
-pub mod cli;
+pub mod analysis;
 pub mod generate;
 pub mod ingest;
+pub mod job;
 pub mod lake;
+pub mod query;
 pub mod stdf;
+pub mod table;

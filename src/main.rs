@@ -1,3 +1,7 @@
+//! The `yieldlake` command: a thin binary over the library (see `cli/`).
+
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    yieldlake::cli::main()
+    cli::main()
 }

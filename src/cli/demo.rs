@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::outln;
+use super::output::outln;
 use anyhow::{Context, Result};
 
-use crate::generate::{GenOptions, Profile, generate};
-use crate::stdf::summary::summarize;
-use crate::stdf::{ByteOrder, Compression, StdfReader};
+use yieldlake::generate::{GenOptions, Profile, generate};
+use yieldlake::stdf::summary::summarize;
+use yieldlake::stdf::{ByteOrder, Compression, StdfReader};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -131,12 +131,12 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     }
     let ws = rep.files.iter().find(|g| g.path.to_string_lossy().contains("auto-ic-ws")).unwrap();
     outln!("\n4. the first PTRs of {} (yieldlake dump --type PTR --limit 3):\n", ws.path.display());
-    super::inspect::dump(&ws.path, &["PTR".to_string()], false, Some(3))?;
+    super::dump::dump(&ws.path, &["PTR".to_string()], false, Some(3))?;
 
     let lake = out.join("lake");
     let inputs: Vec<PathBuf> = rep.files.iter().map(|g| g.path.clone()).collect();
-    let lk = crate::lake::Lake::open_for_write(&lake)?;
-    let ir = lk.ingest(&inputs, &crate::lake::IngestOptions::default(), &|_, _| {});
+    let lk = yieldlake::lake::Lake::open_for_write(&lake)?;
+    let ir = yieldlake::job::ingest(&lk, &inputs, &yieldlake::job::IngestConfig::default(), &|_, _| {});
     drop(lk);
     outln!(
         "\n5. ingested {} files into the Parquet lake {} ({} quarantined, {:.2} s)",
@@ -161,10 +161,10 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     ];
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let ctx = crate::lake::catalog::session(&lake).await?;
+        let ctx = yieldlake::query::session(&lake, &super::sql::EngineArgs::default().config()).await?;
         for (i, (title, q)) in queries.iter().enumerate() {
             outln!("\n{}. {title}:\n   {q}\n", 6 + i);
-            let batches = crate::lake::catalog::query(&ctx, q, false).await?.collect().await?;
+            let batches = yieldlake::query::query(&ctx, q, false).await?.collect().await?;
             outln!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
         anyhow::Ok(())

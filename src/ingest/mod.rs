@@ -6,37 +6,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::record_batch::RecordBatch;
-
 pub mod digest;
 mod results;
 pub mod spill;
 
-use crate::lake::rows::Rows;
-use crate::lake::schema::{self, Table};
 use crate::stdf::reader::Chunk;
 use crate::stdf::records::{self as r, PassFail, Record, count};
 use crate::stdf::resolve::{PtrResolved, TestKind, TestResolver};
 use crate::stdf::summary::Problems;
 use crate::stdf::{Cn, StdfError, StdfReader};
+use crate::table::schema::{self, Table};
+use crate::table::{BatchSink, Rows};
 use digest::FileDigest;
 use results::{ResultOf, ResultRows};
 use spill::{ExternalSort, KeyRec, TempFile};
-
-/// Where finished batches go (the lake's Parquet writers, or a test's memory).
-pub trait BatchSink {
-    /// Called once, before any batch, when the file's lot id is known.
-    fn start(&mut self, lot_id: &str) -> std::io::Result<()>;
-    fn write(&mut self, table: &'static Table, batch: RecordBatch) -> std::io::Result<()>;
-    /// Where parts may be spilled when a file has more than fit in memory.
-    fn spill_dir(&self) -> std::path::PathBuf {
-        std::env::temp_dir()
-    }
-    /// Parts held in memory before spilling.
-    fn spill_parts(&self) -> usize {
-        spill::spill_parts()
-    }
-}
 
 /// What the lake records about the file besides its records.
 #[derive(Debug, Clone)]
@@ -1257,7 +1240,7 @@ fn owned_sdr(s: &r::Sdr<'_>) -> r::Sdr<'static> {
 ///
 /// Reading and framing (and decompressing) run on their own thread, which hands framed
 /// record bodies over in chunks: the assembly thread is the one that bounds ingest speed.
-pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink) -> Result<FileStats, IngestError> {
+pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink, spill_parts: usize) -> Result<FileStats, IngestError> {
     let order = reader.byte_order();
     let mut a = Assembler {
         meta,
@@ -1296,7 +1279,7 @@ pub fn ingest_file(reader: StdfReader, meta: &FileMeta, sink: &mut dyn BatchSink
         problems: Problems::default(),
         scratch: String::new(),
     };
-    a.spill_at = a.sink.spill_parts().max(1);
+    a.spill_at = spill_parts.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, StdfError>>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Chunk>();
     std::thread::scope(|scope| {

@@ -14,10 +14,10 @@ use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{ArrowPrimitiveType, Float32Type, Int8Type, UInt8Type, UInt16Type, UInt32Type};
 use arrow::record_batch::RecordBatch;
 
-use crate::lake::rows::dict_array;
-use crate::lake::schema;
 use crate::stdf::records::TestFlags;
 use crate::stdf::resolve::Limits;
+use crate::table::rows::dict_array;
+use crate::table::schema;
 
 /// A nullable primitive column. Validity is kept a byte per row and packed into a
 /// bitmap once per batch (as fast as arrow's bit builders when measured, and a branch-free

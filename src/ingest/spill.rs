@@ -13,11 +13,9 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Parts held in memory before spilling (`YIELDLAKE_SPILL_PARTS`, default 262,144, about
-/// 15–25 MB); also the number of records per sorted run.
-pub fn spill_parts() -> usize {
-    std::env::var("YIELDLAKE_SPILL_PARTS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(1 << 18)
-}
+/// Parts held in memory before spilling, by default (about 15–25 MB); also the number of
+/// records per sorted run.
+pub const DEFAULT_SPILL_PARTS: usize = 1 << 18;
 
 /// Bytes of part ids and texts held in memory before spilling.
 pub const SPILL_TEXT_BYTES: usize = 32 << 20;

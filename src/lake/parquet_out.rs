@@ -991,7 +991,7 @@ mod tests {
 
     /// The lake's writer properties for `table`, with row groups of `rows`.
     fn table_props(table: &Table, rows: usize) -> WriterProperties {
-        let p = super::super::props(table);
+        let p = super::super::staging::props(table);
         let mut b = WriterProperties::builder().set_max_row_group_row_count(Some(rows));
         for c in table.cols {
             let path = parquet::schema::types::ColumnPath::from(c.name);
@@ -1008,7 +1008,7 @@ mod tests {
     #[test]
     fn direct_primitive_columns_match_parquets_writer() {
         let dir = tempfile::tempdir().unwrap();
-        for (t, table) in crate::lake::schema::TABLES.iter().enumerate() {
+        for (t, table) in crate::table::schema::TABLES.iter().enumerate() {
             let schema = table.build_schema();
             let mut g = Gen(t as u64 + 1);
             // Uneven batches, cut by row groups of 1,000 rows mid-batch.
@@ -1060,7 +1060,7 @@ mod tests {
     #[test]
     fn one_byte_dictionaries_grow_across_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let table = &crate::lake::schema::RESULTS;
+        let table = &crate::table::schema::RESULTS;
         let schema = table.build_schema();
         let n = 3 * PRIM_PAGE_ROWS + 17;
         let mut g = Gen(5);
@@ -1100,7 +1100,7 @@ mod tests {
     #[test]
     fn a_placeholder_is_replaced_in_every_row_group() {
         let dir = tempfile::tempdir().unwrap();
-        let table = &crate::lake::schema::RESULTS;
+        let table = &crate::table::schema::RESULTS;
         let schema = table.build_schema();
         let mut g = Gen(9);
         let placeholder = "~~~~~~~~~~~~~~~~";

@@ -10,6 +10,7 @@ pub mod reader;
 pub mod records;
 pub mod resolve;
 pub mod summary;
+pub mod text;
 pub mod types;
 pub mod writer;
 

@@ -12,8 +12,8 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use yieldlake::lake::catalog;
-use yieldlake::lake::group_by::PartialGroupBy;
+use yieldlake::query::functions;
+use yieldlake::query::group_by::PartialGroupBy;
 
 /// xorshift64*: deterministic data without a dependency.
 struct Rng(u64);
@@ -129,7 +129,7 @@ fn context(rule: Option<PartialGroupBy>, schema: Arc<Schema>, data: &[RecordBatc
     // Three partitions of interleaved batches.
     let parts: Vec<Vec<RecordBatch>> = (0..3).map(|p| data.iter().skip(p).step_by(3).cloned().collect()).collect();
     ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap())).unwrap();
-    catalog::register_functions(&ctx);
+    functions::register(&ctx);
     ctx
 }
 

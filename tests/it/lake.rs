@@ -5,17 +5,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use yieldlake::generate::{GenOptions, Profile, generate};
-use yieldlake::lake::{IngestOptions, Lake, Manifest, Outcome, catalog, escape_lot, schema};
+use yieldlake::job::{self, IngestConfig, Outcome};
+use yieldlake::lake::{Lake, Manifest, escape_lot};
+use yieldlake::query::{self, QueryConfig};
 use yieldlake::stdf::types::C1;
 use yieldlake::stdf::writer::encode_all;
 use yieldlake::stdf::*;
+use yieldlake::table::schema;
 
 /// Runs a query and returns its rows as JSON objects.
 pub fn sql(lake: &Path, q: &str) -> Vec<serde_json::Map<String, Value>> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let ctx = catalog::session(lake).await.unwrap();
-        let batches = catalog::query(&ctx, q, false).await.unwrap_or_else(|e| panic!("{q}: {e}")).collect().await.unwrap();
+        let ctx = query::session(lake, &QueryConfig::default()).await.unwrap();
+        let batches = query::query(&ctx, q, false).await.unwrap_or_else(|e| panic!("{q}: {e}")).collect().await.unwrap();
         let mut buf = Vec::new();
         {
             let mut w = arrow::json::ArrayWriter::new(&mut buf);
@@ -50,7 +53,7 @@ fn plain_type(b: &arrow::array::RecordBatch) -> arrow::datatypes::DataType {
 
 fn ingest(lake: &Path, inputs: &[PathBuf]) -> Vec<Outcome> {
     let lk = Lake::open_for_write(lake).unwrap();
-    lk.ingest(inputs, &IngestOptions::default(), &|_, _| {}).outcomes
+    job::ingest(&lk, inputs, &IngestConfig::default(), &|_, _| {}).outcomes
 }
 
 fn u(v: &Value) -> u64 {
@@ -154,7 +157,7 @@ fn schemas_dir_matches_code_and_the_parquet_files() {
     )
     .unwrap();
     let lake = dir.path().join("lake");
-    ingest(&lake, &yieldlake::lake::expand_inputs(&[input]).unwrap());
+    ingest(&lake, &job::expand_inputs(&[input]).unwrap());
     let m = Manifest::load(&lake).unwrap();
     let mut seen = std::collections::HashSet::new();
     for e in &m.live {
@@ -425,7 +428,7 @@ fn sql_write_statements_are_refused_unless_allowed() {
         let out = assert_cmd::Command::cargo_bin("yieldlake").unwrap().args(["sql", &q, "--lake"]).arg(&lake).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{q} was accepted");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("{}, and this statement is {kind}", catalog::READ_ONLY)), "{q}: {err}");
+        assert!(err.contains(&format!("{}, and this statement is {kind}", query::READ_ONLY)), "{q}: {err}");
         assert_eq!(lake_state(&lake), before, "{q} changed the lake");
     }
     assert!(!target.exists());
@@ -591,14 +594,14 @@ fn crash_safety_under_kill_9() {
 }
 
 /// `results_final` is served by an array-lookup provider; its rows must be exactly those
-/// of the view's SQL join (catalog::VIEWS), under projections and filters on either side.
+/// of the view's SQL join (query::VIEWS), under projections and filters on either side.
 #[test]
 fn results_final_provider_equals_the_sql_join() {
     let dir = tempfile::tempdir().unwrap();
     let files = small_ws(dir.path(), 11);
     let lake = dir.path().join("lake");
     ingest(&lake, &files);
-    let join = catalog::VIEWS.iter().find(|v| v.0 == "results_final").unwrap().2;
+    let join = query::VIEWS.iter().find(|v| v.0 == "results_final").unwrap().2;
     let probes = [
         "SELECT count(*) AS n, sum(CAST(test_num AS BIGINT)) AS t, sum(abs(CAST(x AS BIGINT) - 7)) AS sx, sum(CAST(y AS BIGINT)) AS sy, \
          count(DISTINCT wafer_id) AS w, count(DISTINCT part_id) AS p, sum(CAST(retest_index AS BIGINT)) AS ri, \
@@ -723,7 +726,8 @@ fn spilled_parts_equal_the_in_memory_path() {
     let run = |name: &str, spill: Option<usize>| -> (PathBuf, BTreeMap<String, (u64, u64)>) {
         let lake = dir.path().join(name);
         let lk = Lake::open_for_write(&lake).unwrap();
-        let out = lk.ingest(&inputs, &IngestOptions { threads: 2, spill_parts: spill }, &|_, _| {}).outcomes;
+        let cfg = IngestConfig { threads: 2, spill_parts: spill.unwrap_or(IngestConfig::default().spill_parts), ..Default::default() };
+        let out = job::ingest(&lk, &inputs, &cfg, &|_, _| {}).outcomes;
         let spills = out
             .iter()
             .map(|o| match o {

@@ -1,21 +1,34 @@
-//! `info` and `dump`.
+//! `yieldlake info`: a summary per file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use yieldlake::stdf::StdfReader;
+use yieldlake::stdf::summary::{FileSummary, summarize};
 
-use crate::stdf::summary::{FileSummary, summarize};
-use crate::stdf::{RecordType, StdfReader};
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// STDF files (any compression); `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// One JSON object per file instead of text.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn info(files: &[PathBuf], json: bool) -> Result<ExitCode> {
+pub fn run(a: InfoArgs) -> Result<ExitCode> {
+    info(&a.files, a.json)
+}
+
+fn info(files: &[PathBuf], json: bool) -> Result<ExitCode> {
     let mut failed = false;
-    let mut out = super::stdout();
+    let mut out = super::output::stdout();
     for f in files {
         let summary = match StdfReader::open(f) {
             Ok(r) => {
-                let pb = super::progress_bar(r.progress().1, &f.display().to_string());
+                let pb = super::output::progress_bar(r.progress().1, &f.display().to_string());
                 let s = summarize(r, |r| {
                     if let Some(pb) = &pb {
                         pb.set_position(r.progress().0)
@@ -92,65 +105,4 @@ fn write_text(out: &mut impl Write, s: &FileSummary) -> Result<()> {
     }
     writeln!(out)?;
     Ok(())
-}
-
-pub fn dump(file: &Path, types: &[String], json: bool, limit: Option<u64>) -> Result<ExitCode> {
-    let mut filter = Vec::new();
-    for t in types {
-        match RecordType::from_code(t) {
-            Some(rt) => filter.push(rt),
-            None => bail!("unknown record type {t:?}; expected codes such as PTR, PRR, MIR"),
-        }
-    }
-    let mut r = StdfReader::open(file)?;
-    let order = r.byte_order();
-    let mut out = std::io::BufWriter::new(super::stdout());
-    let mut line = String::with_capacity(512);
-    let mut shown = 0u64;
-    loop {
-        let raw = match r.next_record() {
-            Ok(Some(raw)) => raw,
-            Ok(None) => break,
-            Err(e) => {
-                out.flush()?;
-                eprintln!("error: {e}");
-                return Ok(ExitCode::from(1));
-            }
-        };
-        if !filter.is_empty() && !filter.contains(&raw.record_type()) {
-            continue;
-        }
-        if limit.is_some_and(|l| shown >= l) {
-            break;
-        }
-        shown += 1;
-        let rec = raw.decode(order);
-        line.clear();
-        let code = crate::stdf::reader::record_label(raw.typ, raw.sub);
-        if json {
-            line.push_str("{\"rec\":");
-            crate::stdf::types::json_str(&code, &mut line);
-            line.push_str(&format!(",\"index\":{},\"offset\":{},\"fields\":", raw.index, raw.offset));
-            rec.fields_json(&mut line, false);
-            if !rec.extra().is_empty() && rec.record_type() != RecordType::Unknown {
-                line.push_str(",\"extra_bytes\":");
-                line.push_str(&rec.extra().len().to_string());
-            }
-            line.push('}');
-        } else {
-            line.push_str(&code);
-            line.push(':');
-            rec.visit(&mut |name, v| {
-                if let Some(v) = v {
-                    line.push(' ');
-                    line.push_str(&name.to_ascii_uppercase());
-                    line.push('=');
-                    v.text(&mut line);
-                }
-            });
-        }
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `results_final` as a table provider rather than a join.
 //!
-//! The view's meaning is the SQL in [`super::catalog::VIEWS`]: results joined to their
+//! The view's meaning is the SQL in [`super::views::VIEWS`]: results joined to their
 //! part on (file_id, part_seq), final touches only. A hash join spends most of its time
 //! hashing and comparing keys, yet within one file `part_seq` is a dense index: the parts
 //! of a file fit in an array, and joining a result is one array lookup. This provider
@@ -35,7 +35,7 @@ use futures::StreamExt;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::schema;
+use crate::table::schema;
 
 /// The part columns the view adds, as (output name, parts column).
 pub const PART_COLUMNS: &[(&str, &str)] = &[

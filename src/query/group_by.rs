@@ -12,8 +12,8 @@
 //! [`PartialGroupBy`] is a physical optimizer rule that swaps in [`PartialGroupByExec`]
 //! for a plain partial `AggregateExec` (no grouping sets, ordered or DISTINCT
 //! aggregates, limits, at most four key columns of string, integer, date, timestamp or
-//! boolean type). Anything else keeps DataFusion's operator. Setting
-//! `YIELDLAKE_PARTIAL_GROUP_BY=off` turns the rule off.
+//! boolean type). Anything else keeps DataFusion's operator. The setting
+//! `yieldlake.partial_group_by = false` turns the rule off.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -39,6 +39,8 @@ use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSe
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PhysicalExpr, PlanProperties};
 use futures::StreamExt;
+
+use super::config::YieldlakeOptions;
 
 /// Key hashing: a folded 64x64 multiply, so ids packed into high bits spread as well as
 /// those in low bits (plain FxHash leaves the low hash bits blind to high input bits).
@@ -92,8 +94,8 @@ impl Default for PartialGroupBy {
 }
 
 impl PhysicalOptimizerRule for PartialGroupBy {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
-        if std::env::var("YIELDLAKE_PARTIAL_GROUP_BY").is_ok_and(|v| v == "off") {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        if !config.extensions.get::<YieldlakeOptions>().is_none_or(|o| o.partial_group_by) {
             return Ok(plan);
         }
         plan.transform_up(|p| {

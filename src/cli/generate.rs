@@ -1,13 +1,13 @@
-//! `generate`: flags lowered into `GenOptions`.
+//! `yieldlake generate`: flags lowered into `GenOptions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::outln;
+use super::output::outln;
 use anyhow::{Result, bail};
 
-use crate::generate::{GenOptions, Profile, generate};
-use crate::stdf::{ByteOrder, Compression};
+use yieldlake::generate::{GenOptions, Profile, generate};
+use yieldlake::stdf::{ByteOrder, Compression};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
@@ -95,7 +95,7 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
         tests: a.tests,
     };
     let quiet = a.quiet;
-    let pb = if quiet { None } else { super::progress_bar(None, "generating") };
+    let pb = if quiet { None } else { super::output::progress_bar(None, "generating") };
     let report = generate(&o, |g| {
         if let Some(pb) = &pb {
             pb.set_message(g.path.display().to_string());

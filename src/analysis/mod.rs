@@ -1,0 +1,5 @@
+//! The numbers: statistics, yields, maps, screens and reliability, computed once here
+//! from Arrow data and returned as plain values or Arrow data. The CLI, SQL functions,
+//! reports and the server all call these; nothing here knows SQL, files or reports.
+
+pub mod stats;

@@ -1,0 +1,26 @@
+//! `yieldlake schemas`: the table schemas as the JSON documents kept in `schemas/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use yieldlake::table::schema;
+
+use super::output::outln;
+
+#[derive(clap::Args)]
+pub struct SchemasArgs {
+    #[arg(long, default_value = "schemas")]
+    out: PathBuf,
+}
+
+pub fn run(a: SchemasArgs) -> Result<ExitCode> {
+    let out = &a.out;
+    std::fs::create_dir_all(out)?;
+    for t in schema::TABLES {
+        let p = out.join(format!("{}.json", t.name));
+        std::fs::write(&p, schema::schema_file_text(t))?;
+        outln!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,16 @@
+//! SQL over the lake on DataFusion: the session and its catalog, the views, the
+//! `results_final` table provider, our functions (wrapping `analysis`), the read-only
+//! rule, and the `PartialGroupBy` optimizer rule with its operator.
+
+pub mod config;
+pub mod functions;
+pub mod group_by;
+mod read_only;
+mod results_final;
+mod session;
+pub mod views;
+
+pub use config::{QueryConfig, YieldlakeOptions};
+pub use read_only::{READ_ONLY, query};
+pub use session::session;
+pub use views::VIEWS;

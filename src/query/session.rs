@@ -1,0 +1,61 @@
+//! A SQL session over the lake: one table per lake table over the committed Parquet
+//! files only, the views, our functions and our optimizer rule.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+
+use super::config::QueryConfig;
+use super::functions;
+use super::group_by::PartialGroupBy;
+use super::results_final::ResultsFinal;
+use super::views::VIEWS;
+use crate::lake::Manifest;
+use crate::table::schema;
+
+/// Opens a read-only SQL session over the lake's committed files: one manifest, read
+/// once, so that the session sees one consistent set of files.
+pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
+    let root = std::fs::canonicalize(lake).map_err(|e| DataFusionError::Execution(format!("{}: {e}", lake.display())))?;
+    let manifest = Manifest::load(&root).map_err(|e| DataFusionError::Execution(format!("{}: {e}", root.display())))?;
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(cfg.session_config()?)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(PartialGroupBy::default()))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    for t in schema::TABLES {
+        let schema = t.query_schema();
+        let files = manifest.table_files(t.name);
+        if files.is_empty() {
+            ctx.register_table(t.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            continue;
+        }
+        let urls = files.iter().map(|f| ListingTableUrl::parse(root.join(f).to_string_lossy())).collect::<Result<Vec<_>>>()?;
+        let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let cfg = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
+        ctx.register_table(t.name, Arc::new(ListingTable::try_new(cfg)?))?;
+    }
+    for (name, _, sql) in VIEWS {
+        if *name == "results_final" && !manifest.table_files("results").is_empty() {
+            // Same rows as the SQL, joined by array lookup (see `results_final`).
+            let parts: HashMap<String, PathBuf> = manifest
+                .live
+                .iter()
+                .filter_map(|e| e.files.iter().find(|f| f.starts_with("parts/")).map(|f| (e.file_id.clone(), root.join(f))))
+                .collect();
+            let results = ctx.table_provider("results").await?;
+            ctx.register_table(*name, Arc::new(ResultsFinal::new(results, parts)))?;
+            continue;
+        }
+        ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?.collect().await?;
+    }
+    functions::register(&ctx);
+    Ok(ctx)
+}
