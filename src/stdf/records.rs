@@ -70,6 +70,12 @@ macro_rules! records {
                     w.bytes(self.extra);
                 }
 
+                /// A copy that borrows nothing, for a record kept past the chunk it was
+                /// decoded from. Bytes beyond the last field (`extra`) are not kept.
+                pub fn into_owned(self) -> $name<'static> {
+                    $name { $( $f: self.$f.map(IntoStatic::into_static), )* extra: &[] }
+                }
+
                 /// Calls `f` with each field's name and value (None when absent).
                 pub fn visit(&self, f: &mut dyn FnMut(&'static str, Option<&dyn Show>)) {
                     $( f(stringify!($f), self.$f.as_ref().map(|v| v as &dyn Show)); )*
