@@ -8,6 +8,7 @@ mod generate;
 mod group_by;
 mod hostile;
 mod lake;
+mod lake_job;
 mod resolver;
 mod roundtrip;
 
