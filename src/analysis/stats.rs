@@ -3,7 +3,8 @@
 
 /// Cpk = min(hi - mean, mean - lo) / (3 sd); with one limit, the one-sided index.
 pub fn cpk_value(mean: f64, sd: f64, lo: Option<f64>, hi: Option<f64>) -> Option<f64> {
-    if !(sd > 0.0) {
+    // NaN and non-positive spreads have no index.
+    if sd.is_nan() || sd <= 0.0 {
         return None;
     }
     match (lo, hi) {

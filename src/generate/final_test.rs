@@ -317,8 +317,8 @@ pub fn write_mosfet_lot(o: &GenOptions, lot: u32, lot_id: &str, dir: &Path) -> i
             })
             .collect();
         for (ti, t) in tests.iter().enumerate() {
-            for k in 0..chunk.len() {
-                let v = match fail[k] {
+            for (k, f) in fail.iter().enumerate().take(chunk.len()) {
+                let v = match *f {
                     Some((fi, _)) if fi == ti => {
                         if ti == 6 || ti == 0 {
                             (t.lo as f64 - (t.hi - t.lo) as f64 * rng.range(0.02, 0.2)) as f32
@@ -333,8 +333,8 @@ pub fn write_mosfet_lot(o: &GenOptions, lot: u32, lot_id: &str, dir: &Path) -> i
                 tally.result(t.num, v, v < t.lo || v > t.hi);
             }
         }
-        for k in 0..chunk.len() {
-            let uis_fail = matches!(fail[k], Some((usize::MAX, _)));
+        for (k, f) in fail.iter().enumerate().take(chunk.len()) {
+            let uis_fail = matches!(f, Some((usize::MAX, _)));
             out.rec(Record::Ftr(Ftr {
                 test_num: Some(200),
                 head_num: Some(1),

@@ -114,7 +114,7 @@ pub fn geometry(diameter_mm: f64, target_dies: u32, sites: u8) -> Geometry {
         for bx in xs {
             let mut td = Vec::new();
             for k in 0..(cols * rows) {
-                let (i, j) = (bx + (k % cols) as i32, by - (k / cols) as i32);
+                let (i, j) = (bx + (k % cols), by - (k / cols));
                 if on(i, j) {
                     td.push(((k + 1) as u8, i as i16, j as i16));
                 }
@@ -123,7 +123,7 @@ pub fn geometry(diameter_mm: f64, target_dies: u32, sites: u8) -> Geometry {
                 touchdowns.push(td);
             }
         }
-        by -= rows as i32;
+        by -= rows;
         row += 1;
     }
     Geometry { diameter_mm, die_w, die_h, usable_r, touchdowns }

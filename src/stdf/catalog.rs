@@ -15,8 +15,7 @@ fn strs(v: &[&str]) -> StrArray<Cn<'static>> {
 
 /// Every record type once (twice for VUR, once per layout), every field present.
 pub fn every_record_type() -> Vec<Record<'static>> {
-    let mut v: Vec<Record<'static>> = Vec::new();
-    v.push(Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] }));
+    let mut v: Vec<Record<'static>> = vec![Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] })];
     v.push(Record::Vur(Vur { names: vec![cn("V4-2007")], counted: false, extra: &[] }));
     v.push(Record::Vur(Vur { names: vec![cn("V4-2007"), cn("Scan:2007.1")], counted: true, extra: &[] }));
     v.push(Record::Atr(Atr { mod_tim: Some(1_700_000_000), cmd_line: Some(cn("yieldlake generate")), extra: &[] }));

@@ -287,15 +287,15 @@ impl<'a> Vur<'a> {
         // The counted layout is chosen only when it accounts for every byte exactly; a
         // single name never does (its first character would have to be a valid length).
         let mut c = Cursor::new(body, order);
-        if let Some(k) = c.u1() {
-            if k > 0 {
-                let names: Option<Vec<Cn>> = (0..k).map(|_| Cn::read(&mut c)).collect();
-                if let Some(names) = names
-                    && c.remaining() == 0
-                    && names.iter().all(|n| !n.is_empty() && n.as_bytes()[0].is_ascii_graphic())
-                {
-                    return Vur { names, counted: true, extra: &[] };
-                }
+        if let Some(k) = c.u1()
+            && k > 0
+        {
+            let names: Option<Vec<Cn>> = (0..k).map(|_| Cn::read(&mut c)).collect();
+            if let Some(names) = names
+                && c.remaining() == 0
+                && names.iter().all(|n| !n.is_empty() && n.as_bytes()[0].is_ascii_graphic())
+            {
+                return Vur { names, counted: true, extra: &[] };
             }
         }
         let mut c = Cursor::new(body, order);

@@ -135,12 +135,15 @@ pub type Fx = std::hash::BuildHasherDefault<FxHasher>;
 const NAMES_PER_NUM: usize = 8;
 
 /// Tracks tests and their defaults across one file.
+/// A test's name (as written) and its key.
+type NamedKey = (Box<[u8]>, u32);
+
 #[derive(Debug, Default)]
 pub struct TestResolver {
     tests: Vec<TestInfo>,
     /// Per kind and number, the first `NAMES_PER_NUM` names seen and their keys: a lookup
     /// hashes a number and compares a name or two, instead of hashing the name.
-    by_num: HashMap<(TestKind, u32), Vec<(Box<[u8]>, u32)>, Fx>,
+    by_num: HashMap<(TestKind, u32), Vec<NamedKey>, Fx>,
     /// Every key by kind, number and name; consulted only for numbers with more names.
     by_name: HashMap<Vec<u8>, u32, Fx>,
     scratch: Vec<u8>,

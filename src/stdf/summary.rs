@@ -326,7 +326,7 @@ pub fn summarize(mut reader: StdfReader, mut on_progress: impl FnMut(&StdfReader
             }
         }
         n += 1;
-        if n % 65536 == 0 {
+        if n.is_multiple_of(65536) {
             on_progress(&reader);
         }
     }

@@ -23,21 +23,27 @@ fn add(n: isize) {
     });
 }
 
+// SAFETY: every method forwards to the system allocator with the caller's own arguments;
+// the counting beside it allocates nothing.
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         add(l.size() as isize);
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         add(-(l.size() as isize));
+        // SAFETY: `p` came from this allocator (the system's) with layout `l`.
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         add(l.size() as isize);
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc_zeroed requires.
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         add(n as isize - l.size() as isize);
+        // SAFETY: `p` came from the system allocator with layout `l`; `n` is the caller's.
         unsafe { System.realloc(p, l, n) }
     }
 }

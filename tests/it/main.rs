@@ -9,6 +9,7 @@ mod group_by;
 mod hostile;
 mod lake;
 mod lake_job;
+mod layers;
 mod resolver;
 mod roundtrip;
 

@@ -77,6 +77,9 @@ pub(super) struct Group {
     rows: usize,
 }
 
+// One per column of a row group, a few dozen at most: boxing the direct writers would
+// add an indirection per batch for no memory worth saving.
+#[allow(clippy::large_enum_variant)]
 enum ColumnOut {
     Parquet(ArrowColumnWriter),
     Dict(DictChunk),

@@ -89,11 +89,11 @@ impl PrimChunk {
             (Prim::Bool, DataType::Boolean) => {
                 let b = a.as_boolean();
                 let bits = b.values();
-                if b.null_count() == 0 && bits.offset() % 8 == 0 {
+                if b.null_count() == 0 && bits.offset().is_multiple_of(8) {
                     // PLAIN booleans are bit-packed LSB first, as Arrow's bitmaps are.
                     let bytes = &bits.values()[bits.offset() / 8..(bits.offset() + n).div_ceil(8)];
                     raw.extend_from_slice(bytes);
-                    if n % 8 != 0 {
+                    if !n.is_multiple_of(8) {
                         *raw.last_mut().unwrap() &= (1u8 << (n % 8)) - 1;
                     }
                     let ones = bits.count_set_bits();

@@ -32,7 +32,7 @@ impl Gen {
     /// Null pattern for a batch: none, all, or some.
     fn valid(&mut self, n: usize, nullable: bool) -> Vec<bool> {
         let mode = if nullable { self.next() % 3 } else { 0 };
-        (0..n).map(|_| mode == 0 || (mode == 2 && self.next() % 4 != 0)).collect()
+        (0..n).map(|_| mode == 0 || (mode == 2 && !self.next().is_multiple_of(4))).collect()
     }
     fn array(&mut self, dt: &DataType, n: usize, nullable: bool) -> ArrayRef {
         let ok = self.valid(n, nullable);

@@ -140,7 +140,7 @@ impl Nibbles<'_> {
             return None;
         }
         match self {
-            Nibbles::Raw { bytes, .. } => bytes.get(i / 2).map(|b| if i % 2 == 0 { b & 0x0f } else { b >> 4 }),
+            Nibbles::Raw { bytes, .. } => bytes.get(i / 2).map(|b| if i.is_multiple_of(2) { b & 0x0f } else { b >> 4 }),
             Nibbles::Owned(v) => v.get(i).map(|b| b & 0x0f),
         }
     }
