@@ -1,3 +1,5 @@
+//! Reading errors: what went wrong, with the file, byte offset and record it happened at.
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -1,3 +1,6 @@
+//! Helpers shared by the test modules: the corpus (where it is, what it expects), whole
+//! files as records or plain bytes, and a representation-free rendering of a record.
+
 use std::path::PathBuf;
 
 use yieldlake::stdf::{ByteOrder, Record, StdfReader};
