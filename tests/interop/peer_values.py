@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import stdf_convert
 from pystdf.IO import Parser
 
-from peer_counts import PYSTDF_CANNOT_READ, V4_2007, decompressed
+from peer_counts import V4_2007, decompressed, peer_read
 
 WANTED = {"PIR", "PRR", "PTR", "MPR", "HBR", "SBR"}
 # Files in which stdf-convert found V4-2007 records, which pystdf 1.4 does not know.
@@ -241,21 +241,12 @@ def main():
             continue
         got = lake_values(lake, entry)
         for peer, fn in (("stdf-convert", stdf_convert_records), ("pystdf", pystdf_records)):
-            if peer == "pystdf" and str(f) in HAS_2007:
-                print(f"  {name}: pystdf skipped (no V4-2007 support)")
+            ok, recs = peer_read(peer, fn, f, str(f) in HAS_2007)
+            if ok is None:
                 continue
-            try:
-                recs = fn(f)
-            except Exception as e:  # noqa: BLE001
-                if peer == "pystdf" and name in PYSTDF_CANNOT_READ:
-                    print(f"  {name}: pystdf failed as known ({PYSTDF_CANNOT_READ[name]})")
-                    continue
-                print(f"FAIL {name}: {peer} could not read it: {e!r}")
+            if not ok:
                 failures += 1
                 continue
-            if peer == "pystdf" and name in PYSTDF_CANNOT_READ:
-                print(f"FAIL {name}: pystdf now reads it; remove the excuse '{PYSTDF_CANNOT_READ[name]}'")
-                failures += 1
             want = expected(recs)
             diffs = compare(name, peer, want, got)
             if diffs:
