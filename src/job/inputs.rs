@@ -53,3 +53,33 @@ fn walk(d: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Character classes, `**`, directories and sidecars, and a pattern that matches
+    /// nothing, which is an error naming it.
+    #[test]
+    fn patterns_expand_like_a_shell() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for f in ["w1.stdf", "w2.stdf", "wx.stdf", "w1.truth.json", "sub/deep/w3.stdf", "sub/notes.md"] {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, b"x").unwrap();
+        }
+        let names = |pats: &[&str]| -> Vec<String> {
+            let v: Vec<PathBuf> = pats.iter().map(|p| root.join(p)).collect();
+            expand_inputs(&v).unwrap().iter().map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned()).collect()
+        };
+        assert_eq!(names(&["w[0-9].stdf"]), ["w1.stdf", "w2.stdf"]);
+        assert_eq!(names(&["**/w?.stdf"]), ["sub/deep/w3.stdf", "w1.stdf", "w2.stdf", "wx.stdf"]);
+        assert_eq!(names(&["sub", "w1.stdf", "w*.stdf"]), ["sub/deep/w3.stdf", "w1.stdf", "w2.stdf", "wx.stdf"]);
+        let e = expand_inputs(&[root.join("z[0-9].stdf")]).unwrap_err();
+        assert!(e.to_string().contains("no file matches") && e.to_string().contains("z[0-9].stdf"), "{e}");
+        // A file whose name holds glob characters is taken as it is.
+        fs::write(root.join("odd[1].stdf"), b"x").unwrap();
+        assert_eq!(names(&["odd[1].stdf"]), ["odd[1].stdf"]);
+    }
+}
