@@ -106,7 +106,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
             let bin9 = s.hard_bins.get(&9).copied().unwrap_or(0);
             (
                 format!(
-                    "{} readpoint {} {}: {} parts, {} hard fails (truth {}, {dead})",
+                    "{} readpoint {} {}: {} parts, {} failed hard (truth {}, {dead})",
                     st["stress"].as_str().unwrap_or("?"),
                     t["readpoint"],
                     st["unit"].as_str().unwrap_or(""),
@@ -117,7 +117,8 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
                 s.parts == parts.len() as u64 && bin9 == dead,
             )
         } else {
-            (format!("{} parts, {} pass", s.parts, s.parts_pass), s.parts_pass == t["final_pass"].as_u64().unwrap_or(0))
+            let final_pass = t["final_pass"].as_u64().unwrap_or(0);
+            (format!("{} parts, {} pass (truth {final_pass} pass)", s.parts, s.parts_pass), s.parts_pass == final_pass)
         };
         mismatches += (!ok) as u32;
         outln!(
