@@ -235,9 +235,32 @@ enum Touch<'a> {
     Part(&'a str),
 }
 
+/// How a file's parts are told apart, decided once the whole file has been seen.
+#[derive(Clone, Copy)]
+struct KeyRule {
+    /// X/Y come before part ids: the file has wafers, or its retests supersede by X/Y
+    /// (PART_FLG bit 1, and never bit 0), so the touches they supersede must be keyed
+    /// by X/Y too.
+    die_first: bool,
+    /// X/Y name positions. Many final-test files write one X/Y (often 0,0) in every PRR
+    /// because a packaged part has no die position: a coordinate that every part shares
+    /// names no die, or all the file's parts would be one. Unless retests say otherwise.
+    positions: bool,
+}
+
+impl KeyRule {
+    /// `flags`: the PART_FLG bits 0 and 1 seen in any PRR of the file.
+    fn of(wafers: bool, xy_vary: bool, flags: u8) -> KeyRule {
+        let by_xy = flags & 0x02 != 0 && flags & 0x01 == 0;
+        let by_id = flags & 0x01 != 0 && flags & 0x02 == 0;
+        KeyRule { die_first: (wafers || by_xy) && !by_id, positions: xy_vary || by_xy }
+    }
+}
+
 /// A part's touch: its die (wafer, X, Y) or its part id. PART_FLG bit 0 / 1 choose the
-/// key explicitly. `canon` maps a wafer index to the first wafer with its id.
-fn touch_of<'t>(p: &PartRow, text: &'t str, canon: &[u32], no_wafer: u32) -> Option<Touch<'t>> {
+/// key explicitly; otherwise wafer-sort files key by die first and final-test files by
+/// part id first. `canon` maps a wafer index to the first wafer with its id.
+fn touch_of<'t>(p: &PartRow, text: &'t str, canon: &[u32], no_wafer: u32, rule: KeyRule) -> Option<Touch<'t>> {
     let flg = p.part_flg().unwrap_or(0);
     let die = match (p.x(), p.y()) {
         (Some(x), Some(y)) => Some(Touch::Die(p.wafer_index().map_or(no_wafer, |w| canon[w as usize]), x, y)),
@@ -245,12 +268,13 @@ fn touch_of<'t>(p: &PartRow, text: &'t str, canon: &[u32], no_wafer: u32) -> Opt
     };
     let pid = p.part_id(text).filter(|s| !s.is_empty()).map(Touch::Part);
     if flg & 0x01 != 0 && pid.is_some() {
-        pid
-    } else if flg & 0x02 != 0 && die.is_some() {
-        die
-    } else {
-        die.or(pid)
+        return pid;
     }
+    if flg & 0x02 != 0 && die.is_some() {
+        return die;
+    }
+    let die = die.filter(|_| rule.positions);
+    if rule.die_first { die.or(pid) } else { pid.or(die) }
 }
 
 fn die_key(w: u32, x: i16, y: i16) -> u64 {
@@ -290,6 +314,11 @@ pub(super) struct Parts {
     pub spilled_count: u64,
     pub total: u64,
     spill_at: usize,
+    /// The first X/Y seen, and whether any part had another one.
+    first_xy: Option<(i16, i16)>,
+    xy_vary: bool,
+    /// PART_FLG bits 0 and 1 seen in any PRR.
+    supersede_flags: u8,
 }
 
 impl Parts {
@@ -304,6 +333,9 @@ impl Parts {
             spilled_count: 0,
             total: 0,
             spill_at: spill_at.max(1),
+            first_xy: None,
+            xy_vary: false,
+            supersede_flags: 0,
         }
     }
 
@@ -352,6 +384,13 @@ impl Parts {
         };
         self.rows.push(PartRow::new(seq, results, p, wafer, &mut self.text));
         self.total += 1;
+        self.supersede_flags |= p.part_flg.unwrap_or(0) & 0x03;
+        if let (Some(x), Some(y)) = (p.x(), p.y()) {
+            match self.first_xy {
+                None => self.first_xy = Some((x, y)),
+                Some(f) => self.xy_vary |= f != (x, y),
+            }
+        }
         // Part ids and texts of up to 255 bytes each are budgeted too, so that
         // hostile strings cannot multiply the memory per part.
         if self.rows.len() >= self.spill_at || self.text.len() >= spill::SPILL_TEXT_BYTES {
@@ -386,6 +425,7 @@ impl Parts {
         let canon: Vec<u32> = (0..wafers.len()).map(|i| *first_of_id.entry(wafers.wafer_id(i as u32)).or_insert(i as u32)).collect();
         let no_wafer = first_of_id.get("").copied().unwrap_or(u32::MAX);
         drop(first_of_id);
+        let rule = KeyRule::of(!wafers.is_empty(), self.xy_vary, self.supersede_flags);
         let mut parts = Rows::new(&schema::PARTS, fid, lot, &[]);
         let mut key = String::new();
         let source = if self.spilled.is_none() {
@@ -399,7 +439,7 @@ impl Parts {
         let mut keys = ExternalSort::<KeyRec>::new(dir, self.spill_at);
         let mut ord = 0u32;
         source.for_each(|p, text| {
-            if let Some(t) = touch_of(p, text, &canon, no_wafer) {
+            if let Some(t) = touch_of(p, text, &canon, no_wafer, rule) {
                 keys.push(KeyRec(touch_key(t), ord))?;
             }
             ord += 1;
@@ -416,7 +456,7 @@ impl Parts {
                 }
                 _ => (0, true),
             };
-            let t = touch_of(p, text, &canon, no_wafer);
+            let t = touch_of(p, text, &canon, no_wafer, rule);
             part_row(out, wafers, &mut parts, p, text, t, retest, fin, &mut key)?;
             ord += 1;
             Ok(())

@@ -45,6 +45,10 @@ impl Wafers {
         self.rows.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn wafer_id(&self, i: u32) -> &str {
         &self.rows[i as usize].wafer_id
     }

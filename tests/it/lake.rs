@@ -90,6 +90,8 @@ fn corpus_through_sql_matches_expected_json() {
         "SELECT file_id, count(*) AS tested, count(*) FILTER (WHERE passed) AS pass FROM final_parts WHERE x IS NOT NULL AND y IS NOT NULL AND wafer_index IS NOT NULL GROUP BY file_id",
     );
     let recs = by_file("SELECT file_id, record_counts FROM files");
+    let finals =
+        by_file("SELECT file_id, count(*) FILTER (WHERE is_final) AS fin, count(DISTINCT part_id) AS ids FROM parts GROUP BY file_id");
     let ptr = by_file("SELECT file_id, count(*) AS n, count(DISTINCT test_num) AS nums FROM results WHERE rec_type = 'P' GROUP BY file_id");
     for (name, path, exp) in &files {
         let src = std::fs::canonicalize(path).unwrap().to_string_lossy().to_string();
@@ -119,6 +121,12 @@ fn corpus_through_sql_matches_expected_json() {
         let pt = get(&ptr);
         assert_eq!(pt.first().map_or(0, |r| u(&r["n"])), er.get("PTR").copied().unwrap_or(0), "{name}: one results row per PTR");
         assert_eq!(pt.first().map_or(0, |r| u(&r["nums"])), u(&exp["ptr_test_nums"]), "{name} distinct PTR test numbers");
+        // Final test: when every part id is distinct, every PRR is a part's final touch,
+        // whatever X/Y the tester wrote (testcaseSmall writes 0,0 in every PRR).
+        let f = get(&finals);
+        if exp.get("wafers").is_none() && f.first().is_some_and(|r| u(&r["ids"]) == u(&exp["parts"])) {
+            assert_eq!(u(&f[0]["fin"]), u(&exp["parts"]), "{name}: parts on their final touch");
+        }
         if let Some(w) = exp.get("wafers") {
             let got: BTreeMap<String, u64> =
                 get(&wafers).iter().map(|r| (r["wafer_id"].as_str().unwrap().to_string(), u(&r["n"]))).collect();
@@ -551,6 +559,59 @@ pub(crate) fn wafer_file(start: u32, dies: &[(i16, i16, bool)]) -> Vec<u8> {
     }));
     recs.push(Record::Mrr(Mrr { finish_t: Some(start + 20), ..Default::default() }));
     encode_all(&recs, ByteOrder::Little).unwrap()
+}
+
+/// A final-test file (no WIR) whose PRRs all carry the same X/Y: the shared coordinate
+/// names no die, so parts are told apart by PART_ID, and a repeated id is a retest. With
+/// distinct X/Y and no wafers the part id still comes first; PART_FLG bit 1 still names
+/// X/Y as the key.
+#[test]
+fn final_test_parts_are_told_apart_by_part_id() {
+    let file = |parts: &[(&str, i16, i16, u8)]| -> Vec<u8> {
+        let mut recs = vec![
+            Record::Far(Far { cpu_type: Some(2), stdf_ver: Some(4), extra: &[] }),
+            Record::Mir(Mir { setup_t: Some(1), start_t: Some(1), stat_num: Some(1), lot_id: Some(Cn::from("FT1")), ..Default::default() }),
+        ];
+        for &(id, x, y, flg) in parts {
+            recs.push(Record::Pir(Pir { head_num: Some(1), site_num: Some(1), extra: &[] }));
+            recs.push(Record::Prr(Prr {
+                head_num: Some(1),
+                site_num: Some(1),
+                part_flg: Some(flg),
+                num_test: Some(0),
+                hard_bin: Some(1),
+                soft_bin: Some(1),
+                x_coord: Some(x),
+                y_coord: Some(y),
+                part_id: Some(Cn::from(id)),
+                ..Default::default()
+            }));
+        }
+        recs.push(Record::Mrr(Mrr { finish_t: Some(9), ..Default::default() }));
+        encode_all(&recs, ByteOrder::Little).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // (name, parts as (PART_ID, X, Y, PART_FLG), expected (retest_index, is_final) in order)
+    type Case<'a> = (&'a str, Vec<(&'a str, i16, i16, u8)>, Vec<(u64, bool)>);
+    let cases: [Case; 3] = [
+        // Every PRR at 0,0: four parts, the second touch of "2" decides it.
+        ("shared", vec![("1", 0, 0, 0), ("2", 0, 0, 0), ("3", 0, 0, 0), ("2", 0, 0, 1)], vec![(0, true), (0, false), (0, true), (1, true)]),
+        // X/Y differ but there are no wafers: still the part id.
+        ("distinct", vec![("1", 1, 1, 0), ("2", 2, 2, 0), ("1", 3, 3, 0)], vec![(0, false), (0, true), (1, true)]),
+        // PART_FLG bit 1: this retest supersedes by X/Y.
+        ("by_xy", vec![("1", 5, 5, 0), ("2", 6, 6, 0), ("9", 5, 5, 2)], vec![(0, false), (0, true), (1, true)]),
+    ];
+    for (name, parts, want) in cases {
+        let path = dir.path().join(format!("{name}.stdf"));
+        std::fs::write(&path, file(&parts)).unwrap();
+        let lake = dir.path().join(format!("lake_{name}"));
+        ingest(&lake, &[path]);
+        let got: Vec<(u64, bool)> = sql(&lake, "SELECT retest_index, is_final FROM parts ORDER BY part_seq")
+            .iter()
+            .map(|r| (u(&r["retest_index"]), r["is_final"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
 }
 
 /// Retests in a later file: `final_parts` stays per file (as `expected.json` counts),
