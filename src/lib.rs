@@ -13,5 +13,6 @@ pub mod ingest;
 pub mod job;
 pub mod lake;
 pub mod query;
+pub mod report;
 pub mod stdf;
 pub mod table;

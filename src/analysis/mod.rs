@@ -2,4 +2,9 @@
 //! from Arrow data and returned as plain values or Arrow data. The CLI, SQL functions,
 //! reports and the server all call these; nothing here knows SQL, files or reports.
 
+pub mod param;
+pub mod sites;
 pub mod stats;
+pub mod summaries;
+pub mod wafermap;
+pub mod yields;

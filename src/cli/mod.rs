@@ -1,6 +1,7 @@
 //! The command line: flags parsed once and lowered into the library's config structs,
 //! one file per subcommand. Environment variables are read here and nowhere else.
 
+mod answers;
 mod demo;
 mod dump;
 mod generate;
@@ -9,7 +10,10 @@ mod ingest;
 mod output;
 mod schemas;
 mod sql;
+mod stats;
 mod tables;
+mod wafermap;
+mod yields;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -45,6 +49,12 @@ enum Cmd {
     Ingest(ingest::IngestArgs),
     /// Query the lake with SQL (DataFusion); opens a prompt when no query is given.
     Sql(sql::SqlArgs),
+    /// Yield, retest recovery, bin Paretos and tester-summary checks (with --by site: site-to-site).
+    Yield(yields::YieldArgs),
+    /// Parametric statistics per test: moments, quantiles, robust sigma, Cp/Cpk/Pp/Ppk; histograms.
+    Stats(stats::StatsArgs),
+    /// Wafer maps (SVG, PNG) and SEMI G85 files.
+    Wafermap(wafermap::WafermapArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -80,6 +90,9 @@ pub fn main() -> ExitCode {
         Cmd::Schemas(a) => schemas::run(a),
         Cmd::Sql(a) => sql::run(a),
         Cmd::Tables(a) => tables::run(a),
+        Cmd::Yield(a) => yields::run(a),
+        Cmd::Stats(a) => stats::run(a),
+        Cmd::Wafermap(a) => wafermap::run(a),
     };
     match res {
         Ok(code) => code,

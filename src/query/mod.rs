@@ -2,6 +2,7 @@
 //! `results_final` table provider, our functions (wrapping `analysis`), the read-only
 //! rule, and the `PartialGroupBy` optimizer rule with its operator.
 
+pub mod answers;
 pub mod config;
 pub mod functions;
 pub mod group_by;

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step), with a module per area.
 
 mod alloc;
+mod answers;
 mod cli;
 mod common;
 mod corpus;

@@ -1,0 +1,204 @@
+//! Wafer maps as data: each die's position, its deciding and first-touch bins and an
+//! optional test value, the wafer's geometry from WCR, the stacked fail rate of a lot,
+//! and the dies that could not be placed (with why). Drawing is the report layer's.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Float64Type, Int16Type, Schema, SchemaRef, UInt16Type};
+use serde::Serialize;
+
+/// Columns of the die input, one row per die's deciding touch.
+pub fn dies_schema() -> SchemaRef {
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Int16, true),
+        Field::new("y", DataType::Int16, true),
+        Field::new("bin", DataType::UInt16, true),
+        Field::new("passed", DataType::Boolean, true),
+        // The bin and result of the die's first touch (the same as above when not retested).
+        Field::new("first_bin", DataType::UInt16, true),
+        Field::new("first_passed", DataType::Boolean, true),
+        // One test's result, for the parametric map.
+        Field::new("value", DataType::Float64, true),
+        Field::new("lo_limit", DataType::Float64, true),
+        Field::new("hi_limit", DataType::Float64, true),
+    ]))
+}
+
+/// The wafer's configuration (WCR); every field may be missing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WaferGeometry {
+    pub wafer_size: Option<f64>,
+    pub die_width: Option<f64>,
+    pub die_height: Option<f64>,
+    pub units: Option<String>,
+    /// U, D, L or R.
+    pub flat: Option<char>,
+    pub center_x: Option<i16>,
+    pub center_y: Option<i16>,
+    /// L or R: the direction in which X grows on the drawing.
+    pub pos_x: Option<char>,
+    /// U or D: the direction in which Y grows.
+    pub pos_y: Option<char>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Die {
+    pub x: i16,
+    pub y: i16,
+    pub bin: Option<u16>,
+    pub passed: Option<bool>,
+    pub first_bin: Option<u16>,
+    pub first_passed: Option<bool>,
+    pub value: Option<f64>,
+    pub out_of_limits: bool,
+}
+
+/// A bin on the map with its count and share of placed dies.
+#[derive(Debug, Clone, Serialize)]
+pub struct BinCount {
+    pub bin: Option<u16>,
+    pub name: Option<String>,
+    pub passing: bool,
+    pub count: u64,
+    pub pct: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaferMap {
+    pub lot_id: String,
+    pub wafer_id: String,
+    pub geometry: WaferGeometry,
+    pub dies: Vec<Die>,
+    pub bins: Vec<BinCount>,
+    /// Dies on the map that pass / all dies on the map.
+    pub yield_pct: Option<f64>,
+    /// Dies that have no usable position, by reason.
+    pub unplaced: BTreeMap<String, u64>,
+    /// Notes for the reader: assumed orientation, missing geometry.
+    pub notes: Vec<String>,
+}
+
+/// Coordinates some testers write for "no position". Only treated so when the rest of
+/// the wafer lies far from them.
+const SENTINELS: [i16; 4] = [255, -255, 32767, -32767];
+
+/// Builds the map of one wafer from its dies (see [`dies_schema`]); `names` gives bin
+/// names and pass/fail by number.
+pub fn wafer_map(
+    lot_id: &str,
+    wafer_id: &str,
+    geometry: WaferGeometry,
+    batches: &[RecordBatch],
+    names: &HashMap<u16, (Option<String>, bool)>,
+) -> WaferMap {
+    let mut raw = Vec::new();
+    let mut unplaced: BTreeMap<String, u64> = BTreeMap::new();
+    for b in batches {
+        let x = b.column(0).as_primitive::<Int16Type>();
+        let y = b.column(1).as_primitive::<Int16Type>();
+        let bin = b.column(2).as_primitive::<UInt16Type>();
+        let pass = b.column(3).as_boolean();
+        let fbin = b.column(4).as_primitive::<UInt16Type>();
+        let fpass = b.column(5).as_boolean();
+        let val = b.column(6).as_primitive::<Float64Type>();
+        let lo = b.column(7).as_primitive::<Float64Type>();
+        let hi = b.column(8).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            if x.is_null(i) || y.is_null(i) {
+                *unplaced.entry("no X/Y coordinate (-32768)".into()).or_default() += 1;
+                continue;
+            }
+            let value = val.is_valid(i).then(|| val.value(i));
+            let ool = value.is_some_and(|v| (lo.is_valid(i) && v < lo.value(i)) || (hi.is_valid(i) && v > hi.value(i)));
+            raw.push(Die {
+                x: x.value(i),
+                y: y.value(i),
+                bin: bin.is_valid(i).then(|| bin.value(i)),
+                passed: pass.is_valid(i).then(|| pass.value(i)),
+                first_bin: fbin.is_valid(i).then(|| fbin.value(i)),
+                first_passed: fpass.is_valid(i).then(|| fpass.value(i)),
+                value,
+                out_of_limits: ool,
+            });
+        }
+    }
+    // A sentinel coordinate far outside the others' range is not a position.
+    let normal: Vec<&Die> = raw.iter().filter(|d| !SENTINELS.contains(&d.x) && !SENTINELS.contains(&d.y)).collect();
+    let span = |f: fn(&Die) -> i16| normal.iter().map(|d| f(d).unsigned_abs()).max().unwrap_or(0);
+    let (sx, sy) = (span(|d| d.x), span(|d| d.y));
+    let dies: Vec<Die> = raw
+        .into_iter()
+        .filter(|d| {
+            let bad = (SENTINELS.contains(&d.x) && sx < 200) || (SENTINELS.contains(&d.y) && sy < 200);
+            if bad {
+                *unplaced.entry(format!("sentinel coordinate ({}, {})", d.x, d.y)).or_default() += 1;
+            }
+            !bad
+        })
+        .collect();
+    let mut counts: BTreeMap<Option<u16>, u64> = BTreeMap::new();
+    for d in &dies {
+        *counts.entry(d.bin).or_default() += 1;
+    }
+    let total = dies.len() as u64;
+    let passing = |b: Option<u16>, d_pass: bool| b.and_then(|b| names.get(&b)).map(|n| n.1).unwrap_or(d_pass);
+    let mut bins: Vec<BinCount> = counts
+        .iter()
+        .map(|(b, c)| {
+            let any_pass = dies.iter().any(|d| d.bin == *b && d.passed == Some(true));
+            BinCount {
+                bin: *b,
+                name: b.and_then(|b| names.get(&b)).and_then(|n| n.0.clone()),
+                passing: passing(*b, any_pass),
+                count: *c,
+                pct: 100.0 * *c as f64 / total.max(1) as f64,
+            }
+        })
+        .collect();
+    bins.sort_by(|a, b| b.passing.cmp(&a.passing).then(a.bin.cmp(&b.bin)));
+    let good = dies.iter().filter(|d| d.passed == Some(true)).count() as f64;
+    let mut notes = Vec::new();
+    if geometry.pos_x.is_none() || geometry.pos_y.is_none() {
+        notes.push("no WCR X/Y direction: +X drawn to the right, +Y upwards".into());
+    }
+    if geometry.wafer_size.is_none() || geometry.die_width.is_none() || geometry.die_height.is_none() {
+        notes.push("no WCR wafer and die size: outline not drawn".into());
+    }
+    for (why, n) in &unplaced {
+        notes.push(format!("{n} dies not placed: {why}"));
+    }
+    WaferMap {
+        lot_id: lot_id.into(),
+        wafer_id: wafer_id.into(),
+        geometry,
+        yield_pct: (total > 0).then(|| 100.0 * good / total as f64),
+        dies,
+        bins,
+        unplaced,
+        notes,
+    }
+}
+
+/// One die position's failures across a lot's wafers.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackedDie {
+    pub x: i16,
+    pub y: i16,
+    pub wafers: u32,
+    pub fails: u32,
+    pub fail_rate: f64,
+}
+
+/// The stacked map: each position's fail rate over the wafers that tested it.
+pub fn stacked(maps: &[WaferMap]) -> Vec<StackedDie> {
+    let mut at: BTreeMap<(i16, i16), (u32, u32)> = BTreeMap::new();
+    for m in maps {
+        for d in &m.dies {
+            let e = at.entry((d.x, d.y)).or_default();
+            e.0 += 1;
+            e.1 += (d.passed == Some(false)) as u32;
+        }
+    }
+    at.into_iter().map(|((x, y), (w, f))| StackedDie { x, y, wafers: w, fails: f, fail_rate: f as f64 / w as f64 }).collect()
+}

@@ -1,0 +1,459 @@
+//! The everyday answers (yield, bins, tester-summary checks, parametric statistics,
+//! site-to-site, wafer maps), read from the lake with SQL and computed by `analysis`.
+//! The CLI, the SQL table functions and the reports all come through here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int16Type, SchemaRef, UInt16Type};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+use crate::analysis::param::{self, ParamAcc};
+use crate::analysis::sites::{self, Independence, ShiftConfig, TestSites};
+use crate::analysis::summaries;
+use crate::analysis::wafermap::{self, WaferGeometry, WaferMap};
+use crate::analysis::yields::{self, BinInfo, BinNames, YieldTables};
+
+/// A request the lake cannot answer because what it names is not there (a lot, a wafer,
+/// a test). Commands report it as a usage error.
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for NotFound {}
+
+fn not_found(msg: String) -> DataFusionError {
+    DataFusionError::External(Box::new(NotFound(msg)))
+}
+
+/// How rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum By {
+    Lot,
+    Wafer,
+    Site,
+    Head,
+    Tester,
+    Program,
+    Insertion,
+    Temperature,
+    File,
+}
+
+impl By {
+    /// The group label, over parts `p` and files `f`.
+    fn expr(self) -> &'static str {
+        match self {
+            By::Lot => "p.lot_id",
+            // Parts outside any wafer (final test, or a PRR outside WIR/WRR) get a label
+            // no wafer id can have: a wafer named "" is still a wafer.
+            By::Wafer => "CASE WHEN p.wafer_id IS NULL THEN p.lot_id || ' (no wafer)' ELSE p.lot_id || '/' || p.wafer_id END",
+            By::Site => "coalesce(CAST(p.head_num AS VARCHAR), '?') || '/' || coalesce(CAST(p.site_num AS VARCHAR), '?')",
+            By::Head => "coalesce(CAST(p.head_num AS VARCHAR), '?')",
+            By::Tester => "coalesce(f.node_name, '')",
+            By::Program => "coalesce(f.program, '') || ' ' || coalesce(f.program_rev, '')",
+            By::Insertion => "f.lot_id || '/' || f.insertion",
+            By::Temperature => "coalesce(f.temperature, '')",
+            By::File => "p.file_id",
+        }
+    }
+}
+
+/// A SQL string literal.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Rows of a query, each column cast to the type `analysis` expects.
+async fn rows(ctx: &SessionContext, sql: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    batches.iter().map(|b| conform(b, schema)).collect()
+}
+
+fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = schema.fields().iter().zip(b.columns()).map(|(f, c)| cast(c, f.data_type())).collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
+async fn one_column(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for b in ctx.sql(sql).await?.collect().await? {
+        let c = cast(b.column(0), &DataType::Utf8)?;
+        let c = c.as_string::<i32>();
+        out.extend((0..c.len()).filter(|i| c.is_valid(*i)).map(|i| c.value(i).to_string()));
+    }
+    Ok(out)
+}
+
+/// Fails with the lots the lake has when `lot` is not one of them, or when it is empty.
+pub async fn check_lot(ctx: &SessionContext, lot: Option<&str>) -> Result<()> {
+    let lots = one_column(ctx, "SELECT DISTINCT lot_id FROM files ORDER BY lot_id").await?;
+    if lots.is_empty() {
+        return Err(not_found("the lake has no files yet; ingest some with `yieldlake ingest`".into()));
+    }
+    if let Some(l) = lot
+        && !lots.iter().any(|x| x == l)
+    {
+        let shown: Vec<&str> = lots.iter().take(20).map(|s| s.as_str()).collect();
+        let more = if lots.len() > 20 { format!(" and {} more", lots.len() - 20) } else { String::new() };
+        return Err(not_found(format!("lot {l:?} is not in the lake; its lots are: {}{more}", shown.join(", "))));
+    }
+    Ok(())
+}
+
+fn lot_filter(col: &str, lot: Option<&str>) -> String {
+    lot.map(|l| format!(" AND {col} = {}", lit(l))).unwrap_or_default()
+}
+
+/// Bin names and pass/fail from HBR/SBR (the first name given for a number).
+pub async fn bin_names(ctx: &SessionContext, lot: Option<&str>) -> Result<BinNames> {
+    let sql = format!(
+        "SELECT bin_type, bin_num, first_value(bin_name) FILTER (WHERE bin_name IS NOT NULL AND bin_name <> '') AS name, \
+         first_value(pass_fail) FILTER (WHERE pass_fail IN ('P', 'F')) AS pf FROM bins WHERE true{} GROUP BY bin_type, bin_num",
+        lot_filter("lot_id", lot)
+    );
+    let mut names = BinNames::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let ty = cast(b.column(0), &DataType::Utf8)?;
+        let num = cast(b.column(1), &DataType::UInt16)?;
+        let name = cast(b.column(2), &DataType::Utf8)?;
+        let pf = cast(b.column(3), &DataType::Utf8)?;
+        let (ty, num, name, pf) = (ty.as_string::<i32>(), num.as_primitive::<UInt16Type>(), name.as_string::<i32>(), pf.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            let t = ty.value(i).chars().next().unwrap_or('?');
+            let s = |a: &StringArray| a.is_valid(i).then(|| a.value(i).to_string());
+            names.insert((t, num.value(i)), BinInfo { name: s(name), pass_fail: s(pf) });
+        }
+    }
+    Ok(names)
+}
+
+/// Yields, bins and tester-summary checks.
+pub struct YieldAnswer {
+    pub tables: YieldTables,
+    pub checks: RecordBatch,
+}
+
+const FILE_ORDER: &str = "SELECT *, CAST(row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id ASC) AS INT UNSIGNED) AS file_ord FROM files";
+
+pub async fn yields(ctx: &SessionContext, by: By, lot: Option<&str>) -> Result<YieldAnswer> {
+    check_lot(ctx, lot).await?;
+    let sql = format!(
+        "WITH f AS ({FILE_ORDER}) SELECT {grp} AS grp, p.lot_id || '|' || CASE WHEN f.stage = 'wafer_sort' THEN '' ELSE f.insertion END AS scope, \
+         p.touch_key, f.file_ord, p.part_seq, p.pass_fail, p.hard_bin, p.soft_bin FROM parts p JOIN f ON p.file_id = f.file_id WHERE true{lot}",
+        grp = by.expr(),
+        lot = lot_filter("p.lot_id", lot)
+    );
+    let touches = rows(ctx, &sql, &yields::touches_schema()).await?;
+    let names = bin_names(ctx, lot).await?;
+    let tables = yields::yields(&touches, &names)?;
+    let checks = summary_checks(ctx, lot).await?;
+    Ok(YieldAnswer { tables, checks })
+}
+
+/// The tester's WRR, HBR/SBR and PCR counts next to the PRRs'.
+pub async fn summary_checks(ctx: &SessionContext, lot: Option<&str>) -> Result<RecordBatch> {
+    let lf = lot_filter("lot_id", lot);
+    let claims_sql = format!(
+        "SELECT file_id, 'WRR' AS record, 'wafer ' || wafer_id AS scope, 'part_cnt' AS field, CAST(part_cnt AS BIGINT UNSIGNED) AS claimed FROM wafers WHERE part_cnt IS NOT NULL{lf} \
+         UNION ALL SELECT file_id, 'WRR', 'wafer ' || wafer_id, 'good_cnt', CAST(good_cnt AS BIGINT UNSIGNED) FROM wafers WHERE good_cnt IS NOT NULL{lf} \
+         UNION ALL SELECT file_id, CASE WHEN bin_type = 'H' THEN 'HBR' ELSE 'SBR' END, \
+           CASE WHEN overall THEN 'overall' ELSE 'head ' || coalesce(CAST(head_num AS VARCHAR), '?') || ' site ' || coalesce(CAST(site_num AS VARCHAR), '?') END, \
+           'bin ' || CAST(bin_num AS VARCHAR), CAST(bin_count AS BIGINT UNSIGNED) FROM bins WHERE bin_count IS NOT NULL{lf}"
+    );
+    let mut claims = rows(ctx, &claims_sql, &summaries::claims_schema()).await?;
+    claims.push(pcr_claims(ctx, lot).await?);
+    let prr_sql = format!("SELECT file_id, wafer_id, head_num, site_num, pass_fail, hard_bin, soft_bin FROM parts WHERE true{lf}");
+    let prrs = rows(ctx, &prr_sql, &summaries::prr_schema()).await?;
+    Ok(summaries::summary_checks(&claims, &prrs)?)
+}
+
+/// PCR counts from `other_records` (their fields are kept as JSON).
+async fn pcr_claims(ctx: &SessionContext, lot: Option<&str>) -> Result<RecordBatch> {
+    let sql = format!("SELECT file_id, fields FROM other_records WHERE rec_type = 'PCR'{}", lot_filter("lot_id", lot));
+    let (mut f, mut r, mut s, mut fl, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let file = cast(b.column(0), &DataType::Utf8)?;
+        let fields = cast(b.column(1), &DataType::Utf8)?;
+        let (file, fields) = (file.as_string::<i32>(), fields.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            let Ok(j) = serde_json::from_str::<serde_json::Value>(fields.value(i)) else { continue };
+            let get = |k: &str| j.get(k).or_else(|| j.get(k.to_lowercase())).and_then(|x| x.as_u64());
+            let head = get("HEAD_NUM");
+            let scope = match head {
+                Some(255) | None => "overall".to_string(),
+                Some(h) => format!("head {h} site {}", get("SITE_NUM").map(|s| s.to_string()).unwrap_or_else(|| "?".into())),
+            };
+            for (key, field) in [("PART_CNT", "part_cnt"), ("GOOD_CNT", "good_cnt")] {
+                if let Some(n) = get(key).filter(|n| *n != u32::MAX as u64) {
+                    f.push(file.value(i).to_string());
+                    r.push("PCR".to_string());
+                    s.push(scope.clone());
+                    fl.push(field.to_string());
+                    v.push(n);
+                }
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        summaries::claims_schema(),
+        vec![
+            Arc::new(StringArray::from(f)),
+            Arc::new(StringArray::from(r)),
+            Arc::new(StringArray::from(s)),
+            Arc::new(StringArray::from(fl)),
+            Arc::new(UInt64Array::from(v)),
+        ],
+    )?)
+}
+
+/// The grouping allowed for parametric statistics.
+fn stats_group(by: By) -> Result<&'static str> {
+    Ok(match by {
+        By::Lot => "r.lot_id",
+        By::Wafer => "CASE WHEN r.wafer_id IS NULL THEN r.lot_id || ' (no wafer)' ELSE r.lot_id || '/' || r.wafer_id END",
+        By::Site => "CAST(r.head_num AS VARCHAR) || '/' || CAST(r.site_num AS VARCHAR)",
+        other => return Err(DataFusionError::Plan(format!("stats groups by lot, wafer or site, not {other:?}"))),
+    })
+}
+
+/// SQL condition selecting tests by number or name.
+fn test_filter(tests: &[String]) -> String {
+    if tests.is_empty() {
+        return String::new();
+    }
+    let nums: Vec<&String> = tests.iter().filter(|t| t.parse::<u32>().is_ok()).collect();
+    let names: Vec<String> = tests.iter().map(|t| lit(t)).collect();
+    let mut c = format!("r.test_name IN ({})", names.join(", "));
+    if !nums.is_empty() {
+        c = format!("({c} OR r.test_num IN ({}))", nums.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    format!(" AND {c}")
+}
+
+/// PTR results and MPR pins (as `NAME[pin]`) of final touches, grouped.
+async fn accumulate(ctx: &SessionContext, by: By, lot: Option<&str>, tests: &[String]) -> Result<ParamAcc> {
+    check_lot(ctx, lot).await?;
+    let sql = format!(
+        "SELECT {grp} AS grp, r.file_id, r.wafer_index, CAST(r.test_key AS BIGINT UNSIGNED) * 65536 + CAST(coalesce(r.pin_index, 0) AS BIGINT UNSIGNED) AS test_key, r.test_num, \
+         CASE WHEN r.rec_type = 'M' THEN r.test_name || '[' || CAST(r.pin_index AS VARCHAR) || ']' ELSE r.test_name END AS test_name, \
+         r.result, r.lo_limit, r.hi_limit, r.valid, r.alarm FROM results_final r WHERE true{lot}{tests}",
+        grp = stats_group(by)?,
+        lot = lot_filter("r.lot_id", lot),
+        tests = test_filter(tests)
+    );
+    let schema = param::results_schema();
+    let df = ctx.sql(&sql).await?;
+    let streams = df.execute_stream_partitioned().await?;
+    // One accumulator per stream, on its own task; merged at the end.
+    let mut tasks = Vec::new();
+    for mut s in streams {
+        let schema = schema.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acc = ParamAcc::default();
+            while let Some(b) = s.next().await {
+                acc.update(&conform(&b?, &schema)?);
+            }
+            Ok::<_, DataFusionError>(acc)
+        }));
+    }
+    let mut acc = ParamAcc::default();
+    for t in tasks {
+        acc.merge(t.await.map_err(|e| DataFusionError::External(Box::new(e)))??);
+    }
+    if acc.is_empty() && !tests.is_empty() {
+        return Err(not_found(format!(
+            "no results for test {} in {}",
+            tests.join(", "),
+            lot.map(|l| format!("lot {l}")).unwrap_or("the lake".into())
+        )));
+    }
+    Ok(acc)
+}
+
+/// Parametric statistics per test and group (see `analysis::param`).
+pub async fn param_stats(ctx: &SessionContext, by: By, lot: Option<&str>, tests: &[String]) -> Result<RecordBatch> {
+    Ok(accumulate(ctx, by, lot, tests).await?.finish()?)
+}
+
+/// One group's values of one test, sorted, with its limits: for histograms.
+pub async fn test_values(ctx: &SessionContext, by: By, lot: Option<&str>, tests: &[String]) -> Result<Vec<param::GroupValues>> {
+    Ok(accumulate(ctx, by, lot, tests).await?.into_values())
+}
+
+/// Site-to-site: yields per site with the independence test, and location shifts.
+pub struct SiteAnswer {
+    /// site, units, first_pass (first touches).
+    pub yields: Vec<(String, u64, u64)>,
+    pub independence: Option<Independence>,
+    pub shifts: RecordBatch,
+}
+
+pub async fn site_to_site(ctx: &SessionContext, lot: Option<&str>, cfg: &ShiftConfig) -> Result<SiteAnswer> {
+    let y = yields(ctx, By::Site, lot).await?;
+    let t = &y.tables.yields;
+    let grp = t.column(0).as_string::<i32>();
+    let col = |name: &str| t.column_by_name(name).unwrap().as_primitive::<arrow::datatypes::UInt64Type>().clone();
+    let (units, fp) = (col("units"), col("first_pass"));
+    let site_yields: Vec<(String, u64, u64)> = (0..t.num_rows()).map(|i| (grp.value(i).to_string(), units.value(i), fp.value(i))).collect();
+    let table: Vec<[u64; 2]> = site_yields.iter().map(|(_, u, p)| [*p, u - p]).collect();
+    let independence = sites::independence(&table);
+    let mut by_test: BTreeMap<(u32, String), TestSites> = BTreeMap::new();
+    for g in test_values(ctx, By::Site, lot, &[]).await? {
+        let e = by_test.entry((g.test_num, g.test_name.clone())).or_insert_with(|| TestSites {
+            test_num: g.test_num,
+            test_name: g.test_name.clone(),
+            lo: g.lo,
+            hi: g.hi,
+            sites: Vec::new(),
+        });
+        e.sites.push((g.grp, g.values));
+    }
+    let tests: Vec<TestSites> = by_test.into_values().collect();
+    let shifts = sites::location_shifts(&tests, cfg)?;
+    Ok(SiteAnswer { yields: site_yields, independence, shifts })
+}
+
+/// Which bin a map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BinKind {
+    Hard,
+    Soft,
+}
+
+/// The maps of a lot's wafers (or one wafer), from each die's deciding touch across the
+/// lot's files, with the first touch for retest maps and optionally one test's value.
+pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bin: BinKind, test: Option<&str>) -> Result<Vec<WaferMap>> {
+    check_lot(ctx, Some(lot)).await?;
+    let wafers = one_column(
+        ctx,
+        &format!("SELECT DISTINCT wafer_id FROM parts WHERE lot_id = {} AND wafer_id IS NOT NULL ORDER BY wafer_id", lit(lot)),
+    )
+    .await?;
+    if wafers.is_empty() {
+        return Err(not_found(format!("lot {lot:?} has no wafers (it was not tested at wafer sort)")));
+    }
+    let chosen: Vec<String> = match wafer {
+        Some(w) if wafers.iter().any(|x| x == w) => vec![w.to_string()],
+        Some(w) => return Err(not_found(format!("wafer {w:?} is not in lot {lot:?}; its wafers are: {}", wafers.join(", ")))),
+        None => wafers,
+    };
+    let col = if bin == BinKind::Hard { "hard_bin" } else { "soft_bin" };
+    let kind = if bin == BinKind::Hard { 'H' } else { 'S' };
+    let names: HashMap<u16, (Option<String>, bool)> = bin_names(ctx, Some(lot))
+        .await?
+        .into_iter()
+        .filter(|((t, _), _)| *t == kind)
+        .map(|((_, n), i)| (n, (i.name, i.pass_fail.as_deref() == Some("P"))))
+        .collect();
+    let names_known: HashMap<u16, (Option<String>, bool)> = names;
+    let (value_sql, value_join) = match test {
+        Some(t) => {
+            let cond = match t.parse::<u32>() {
+                Ok(n) => format!("(r.test_num = {n} OR r.test_name = {})", lit(t)),
+                Err(_) => format!("r.test_name = {}", lit(t)),
+            };
+            (
+                "CAST(v.result AS DOUBLE) AS value, CAST(v.lo_limit AS DOUBLE) AS lo, CAST(v.hi_limit AS DOUBLE) AS hi".to_string(),
+                format!(
+                    " LEFT JOIN (SELECT r.file_id, r.part_seq, first_value(r.result) AS result, first_value(r.lo_limit) AS lo_limit, first_value(r.hi_limit) AS hi_limit \
+                     FROM results r WHERE r.lot_id = {l} AND {cond} GROUP BY r.file_id, r.part_seq) v ON v.file_id = d.file_id AND v.part_seq = d.part_seq",
+                    l = lit(lot)
+                ),
+            )
+        }
+        None => ("CAST(NULL AS DOUBLE) AS value, CAST(NULL AS DOUBLE) AS lo, CAST(NULL AS DOUBLE) AS hi".to_string(), String::new()),
+    };
+    let wlist: Vec<String> = chosen.iter().map(|w| lit(w)).collect();
+    let sql = format!(
+        "WITH firsts AS (SELECT * FROM (SELECT p.touch_key, p.{col} AS bin, p.passed, row_number() OVER (PARTITION BY p.touch_key \
+           ORDER BY f.start_t ASC NULLS FIRST, f.finish_t ASC NULLS FIRST, f.file_id ASC, p.part_seq ASC) AS rn \
+           FROM parts p JOIN files f ON p.file_id = f.file_id WHERE p.lot_id = {l} AND p.touch_key LIKE 'w:%') t WHERE rn = 1) \
+         SELECT d.wafer_id, d.x, d.y, d.{col} AS bin, d.passed, firsts.bin AS first_bin, firsts.passed AS first_passed, {value_sql} \
+         FROM final_dies d LEFT JOIN firsts ON firsts.touch_key = d.touch_key{value_join} \
+         WHERE d.lot_id = {l} AND d.wafer_id IN ({w})",
+        l = lit(lot),
+        w = wlist.join(", ")
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    if let Some(t) = test {
+        let any = batches.iter().any(|b| b.column(7).null_count() < b.num_rows());
+        if !any {
+            return Err(not_found(format!("test {t:?} has no results on the chosen wafers of lot {lot:?}")));
+        }
+    }
+    // Dies by wafer.
+    let schema = wafermap::dies_schema();
+    let mut per: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    for b in &batches {
+        let w = cast(b.column(0), &DataType::Utf8)?;
+        let w = w.as_string::<i32>();
+        let rest = RecordBatch::try_new(b.schema().project(&(1..10).collect::<Vec<_>>()).map(Arc::new)?, b.columns()[1..].to_vec())?;
+        let rest = conform(&rest, &schema)?;
+        for wid in chosen.iter() {
+            let mask: arrow::array::BooleanArray = (0..b.num_rows()).map(|i| Some(w.value(i) == wid)).collect();
+            let part = arrow::compute::filter_record_batch(&rest, &mask)?;
+            if part.num_rows() > 0 {
+                per.entry(wid.clone()).or_default().push(part);
+            }
+        }
+    }
+    let mut maps = Vec::new();
+    for w in &chosen {
+        let g = geometry(ctx, lot, w).await?;
+        maps.push(wafermap::wafer_map(lot, w, g, per.get(w).map(|v| v.as_slice()).unwrap_or(&[]), &names_known));
+    }
+    Ok(maps)
+}
+
+/// The wafer's WCR fields (from the first file that tested it).
+async fn geometry(ctx: &SessionContext, lot: &str, wafer: &str) -> Result<WaferGeometry> {
+    let sql = format!(
+        "SELECT CAST(wafer_size AS DOUBLE), CAST(die_width AS DOUBLE), CAST(die_height AS DOUBLE), wf_units, wf_flat, center_x, center_y, pos_x, pos_y \
+         FROM wafers WHERE lot_id = {} AND wafer_id = {} LIMIT 1",
+        lit(lot),
+        lit(wafer)
+    );
+    let mut g = WaferGeometry::default();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        if b.num_rows() == 0 {
+            continue;
+        }
+        let f = |i: usize| -> Option<f64> {
+            let c = b.column(i).as_primitive::<Float64Type>();
+            (c.is_valid(0) && c.value(0) > 0.0).then(|| c.value(0))
+        };
+        let s = |i: usize| -> Result<Option<String>> {
+            let c = cast(b.column(i), &DataType::Utf8)?;
+            let c = c.as_string::<i32>();
+            Ok((c.is_valid(0) && !c.value(0).trim().is_empty()).then(|| c.value(0).trim().to_string()))
+        };
+        let i16c = |i: usize| -> Option<i16> {
+            let c = b.column(i).as_primitive::<Int16Type>();
+            c.is_valid(0).then(|| c.value(0))
+        };
+        let ch =
+            |v: Option<String>, ok: &[char]| v.and_then(|s| s.chars().next()).map(|c| c.to_ascii_uppercase()).filter(|c| ok.contains(c));
+        g = WaferGeometry {
+            wafer_size: f(0),
+            die_width: f(1),
+            die_height: f(2),
+            units: s(3)?,
+            flat: ch(s(4)?, &['U', 'D', 'L', 'R']),
+            center_x: i16c(5),
+            center_y: i16c(6),
+            pos_x: ch(s(7)?, &['L', 'R']),
+            pos_y: ch(s(8)?, &['U', 'D']),
+        };
+    }
+    Ok(g)
+}
