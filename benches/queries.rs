@@ -5,14 +5,13 @@
 //! `cargo bench --bench queries` (env: BENCH_RESULTS_M=100, PYTHON=.venv/bin/python).
 //! The lake is built once under target/bench-data/query-lake and reused.
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
-use yieldlake::generate::{GenOptions, Profile, generate};
-use yieldlake::job::{self, IngestConfig};
-use yieldlake::lake::{Lake, Manifest};
+use yieldlake::lake::Manifest;
 use yieldlake::query::{self, QueryConfig};
-use yieldlake::stdf::{ByteOrder, Compression};
 
 const QUERIES: &[(&str, &str)] = &[
     (
@@ -34,42 +33,7 @@ const QUERIES: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    let want_m: u64 = std::env::var("BENCH_RESULTS_M").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let lake = root.join("query-lake");
-    let have = Manifest::load(&lake).map(|m| m.rows("results")).unwrap_or(0);
-    if have < want_m * 1_000_000 {
-        let _ = std::fs::remove_dir_all(&lake);
-        let input = root.join("query-input");
-        let _ = std::fs::remove_dir_all(&input);
-        // ~36 M results per wafer at scale 270 (810 k dies x 44 results).
-        let wafers = (want_m as f64 / 35.0).ceil() as u32;
-        println!("building a lake of >= {want_m} M results: {wafers} wafers of ~1 GB ...");
-        let t = Instant::now();
-        let rep = generate(
-            &GenOptions {
-                profile: Profile::AutoIcWs,
-                out: input.clone(),
-                lots: 1,
-                wafers,
-                seed: 77,
-                scale: 270.0,
-                order: ByteOrder::Little,
-                compression: Compression::None,
-                sites: None,
-                tests: None,
-            },
-            |_| {},
-        )
-        .unwrap();
-        let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
-        let lk = Lake::open_for_write(&lake).unwrap();
-        let r = job::ingest(&lk, &files, &IngestConfig { threads: 2, ..Default::default() }, &|_, _| {});
-        assert_eq!(r.ingested, files.len());
-        drop(lk);
-        let _ = std::fs::remove_dir_all(&input);
-        println!("built in {:.0} s", t.elapsed().as_secs_f64());
-    }
+    let lake = common::query_lake();
     let m = Manifest::load(&lake).unwrap();
     println!("lake: {} results, {} parts, {} files", m.rows("results"), m.rows("parts"), m.live.len());
 
@@ -96,8 +60,7 @@ fn main() {
         ours.push((name, best, rows));
     }
 
-    let python = std::env::var("PYTHON")
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python").display().to_string());
+    let python = common::python();
     let mut script = String::from(
         "import duckdb, json, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n",
     );

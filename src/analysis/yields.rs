@@ -313,3 +313,102 @@ impl BinCols {
         )
     }
 }
+
+/// Columns of the insertion-chain input (final-test touches), in this order.
+pub fn chain_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("insertion", DataType::Utf8, false),
+        // Rank of the insertion within its lot, by its first file's start time.
+        Field::new("step", DataType::UInt32, false),
+        Field::new("touch_key", DataType::Utf8, true),
+        Field::new("file_ord", DataType::UInt32, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("pass_fail", DataType::Utf8, false),
+    ]))
+}
+
+/// The cold/room/hot chain of each lot: per insertion in test order, its parts and final
+/// passes, how many of the previous insertion's good parts it saw, and how many parts
+/// have passed every insertion so far (`chain_yield` = that / parts of the first one).
+pub fn insertion_chain(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    // (lot, step, insertion) -> part key -> (order of last touch, passed)
+    let mut steps: BTreeMap<(String, u32, String), HashMap<String, ((u32, u32), bool)>> = BTreeMap::new();
+    for b in batches {
+        let lot = b.column(0).as_string::<i32>();
+        let ins = b.column(1).as_string::<i32>();
+        let step = b.column(2).as_primitive::<UInt32Type>();
+        let key = b.column(3).as_string::<i32>();
+        let ord = b.column(4).as_primitive::<UInt32Type>();
+        let seq = b.column(5).as_primitive::<UInt32Type>();
+        let pf = b.column(6).as_string::<i32>();
+        for i in 0..b.num_rows() {
+            if key.is_null(i) {
+                continue;
+            }
+            let units = steps.entry((lot.value(i).to_string(), step.value(i), ins.value(i).to_string())).or_default();
+            let o = (ord.value(i), seq.value(i));
+            let pass = pf.value(i) == "pass";
+            units
+                .entry(key.value(i).to_string())
+                .and_modify(|e| {
+                    if o > e.0 {
+                        *e = (o, pass)
+                    }
+                })
+                .or_insert((o, pass));
+        }
+    }
+    let (mut lots, mut ins, mut step_no, mut units, mut passed, mut from_prev, mut chain, mut cy) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut cur_lot: Option<String> = None;
+    let mut good_all: std::collections::HashSet<String> = Default::default();
+    let mut prev_good: std::collections::HashSet<String> = Default::default();
+    let mut first_units = 0u64;
+    let mut k = 0u32;
+    for ((lot, _, insertion), parts) in &steps {
+        let good: std::collections::HashSet<String> = parts.iter().filter(|(_, v)| v.1).map(|(p, _)| p.clone()).collect();
+        if cur_lot.as_ref() != Some(lot) {
+            cur_lot = Some(lot.clone());
+            good_all = good.clone();
+            prev_good = Default::default();
+            first_units = parts.len() as u64;
+            k = 0;
+        } else {
+            good_all.retain(|p| good.contains(p));
+        }
+        k += 1;
+        lots.push(lot.clone());
+        ins.push(insertion.clone());
+        step_no.push(k);
+        units.push(parts.len() as u64);
+        passed.push(good.len() as u64);
+        from_prev.push((k > 1).then(|| parts.keys().filter(|p| prev_good.contains(*p)).count() as u64));
+        chain.push(good_all.len() as u64);
+        cy.push(ratio(good_all.len() as u64, first_units));
+        prev_good = good;
+    }
+    let schema = Schema::new(vec![
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("insertion", DataType::Utf8, false),
+        Field::new("step", DataType::UInt32, false),
+        Field::new("units", DataType::UInt64, false),
+        Field::new("final_pass", DataType::UInt64, false),
+        Field::new("from_previous_pass", DataType::UInt64, true),
+        Field::new("passed_all_so_far", DataType::UInt64, false),
+        Field::new("chain_yield", DataType::Float64, true),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(lots)),
+            Arc::new(StringArray::from(ins)),
+            Arc::new(arrow::array::UInt32Array::from(step_no)),
+            Arc::new(UInt64Array::from(units)),
+            Arc::new(UInt64Array::from(passed)),
+            Arc::new(UInt64Array::from(from_prev)),
+            Arc::new(UInt64Array::from(chain)),
+            Arc::new(Float64Array::from(cy)),
+        ],
+    )
+}

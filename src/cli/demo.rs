@@ -26,8 +26,75 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Yield, site-to-site and wafer maps of the wafer-sort lot, each checked against truth.
+async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, first: usize) -> Result<u32> {
+    use arrow::array::AsArray;
+    use yieldlake::query::answers::{self, BinKind, By};
+    let lot = "YL2026-01";
+    let mut mismatches = 0;
+    outln!("\n{first}. yield of the wafer-sort lot (yieldlake yield --lot {lot} --by wafer), against the truth sidecars:\n");
+    let y = answers::yields(ctx, By::Wafer, Some(lot)).await?;
+    let t = &y.tables.yields;
+    let grp = t.column_by_name("grp").unwrap().as_string::<i32>();
+    let u = |c: &str| t.column_by_name(c).unwrap().as_primitive::<arrow::datatypes::UInt64Type>().clone();
+    let f = |c: &str| t.column_by_name(c).unwrap().as_primitive::<arrow::datatypes::Float64Type>().clone();
+    let (units, fp, fin, rec) = (u("units"), f("first_pass_yield"), f("final_yield"), u("recovered"));
+    for i in 0..t.num_rows() {
+        // The lot's final-test parts (the same lot id) sit outside any wafer.
+        let Some((_, w)) = grp.value(i).split_once('/') else { continue };
+        let truth_path = out.join("auto-ic-ws").join(format!("{lot}_WS1_W{}.truth.json", &w[w.len().saturating_sub(2)..]));
+        let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(&truth_path)?)?;
+        let ok = truth["truth"]["dies"].as_u64() == Some(units.value(i))
+            && (truth["truth"]["true_yield"].as_f64().unwrap_or(-1.0) - fin.value(i)).abs() < 1e-12;
+        mismatches += (!ok) as u32;
+        outln!(
+            "   {w}: {} dies, first-pass yield {:.2} %, final yield {:.2} % (truth {:.2} %), {} recovered on retest{}",
+            units.value(i),
+            100.0 * fp.value(i),
+            100.0 * fin.value(i),
+            100.0 * truth["truth"]["true_yield"].as_f64().unwrap_or(0.0),
+            rec.value(i),
+            if ok { "" } else { "  <-- MISMATCH" }
+        );
+    }
+    let bad = y.checks.column_by_name("agrees").unwrap().as_boolean().false_count();
+    outln!("   tester summaries (WRR, HBR/SBR, PCR) vs PRRs: {} counts, {bad} disagree", y.checks.num_rows());
+    outln!("\n   the same lot at final test, cold -> room -> hot (yieldlake yield --lot {lot} --by insertion):");
+    let chain = answers::insertion_chain(ctx, Some(lot)).await?;
+    outln!("{}", arrow::util::pretty::pretty_format_batches(&[chain])?);
+
+    outln!("\n{}. site-to-site (yieldlake yield --by site): location shifts flagged after Benjamini-Hochberg:\n", first + 1);
+    let s = answers::site_to_site(ctx, Some(lot), &Default::default()).await?;
+    if let Some(i) = &s.independence {
+        outln!("   site x pass/fail: {}, p = {:.3}", i.method, i.p_value);
+    }
+    let flagged = arrow::compute::filter_record_batch(&s.shifts, s.shifts.column_by_name("flagged").unwrap().as_boolean())?;
+    outln!("{}", arrow::util::pretty::pretty_format_batches(&[flagged.project(&[0, 1, 2, 7, 9, 12])?])?);
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("auto-ic-ws").join(format!("{lot}_WS1_W01.truth.json")))?)?;
+    outln!("   truth: site {} offset on test {}", truth["truth"]["offset_site"], truth["truth"]["offset_test_num"]);
+
+    let maps_dir = out.join("maps");
+    std::fs::create_dir_all(&maps_dir)?;
+    let maps = answers::wafer_maps(ctx, lot, None, BinKind::Hard, None).await?;
+    for m in &maps {
+        let (svg, _) = yieldlake::report::wafermap::draw_wafer(m, yieldlake::report::wafermap::MapKind::Bins, "hard", None);
+        let stem = maps_dir.join(format!("{}_{}", m.lot_id, m.wafer_id));
+        std::fs::write(stem.with_extension("svg"), &svg)?;
+        std::fs::write(stem.with_extension("png"), yieldlake::report::png::svg_to_png(&svg).map_err(anyhow::Error::msg)?)?;
+        yieldlake::report::g85::write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml"))?)?;
+    }
+    outln!(
+        "\n{}. wafer maps (yieldlake wafermap --lot {lot}): {} wafers as SVG, PNG and SEMI G85 in {}",
+        first + 2,
+        maps.len(),
+        maps_dir.display()
+    );
+    Ok(mismatches)
+}
+
 pub fn run(out: PathBuf) -> Result<ExitCode> {
-    outln!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL\n");
+    outln!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps\n");
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {
         profile: Profile::All,
@@ -66,7 +133,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
     }
 
     outln!("3. summaries (yieldlake info), checked against each file's ground truth:\n");
-    let mut mismatches = 0;
+    let mut mismatches = 0u32;
     for g in &rep.files {
         let s = summarize(StdfReader::open(&g.path)?, |_| {});
         let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(g.truth_path.as_ref().unwrap())?)?;
@@ -168,6 +235,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
             let batches = yieldlake::query::query(&ctx, q, false).await?.collect().await?;
             outln!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
+        mismatches += answers_steps(&ctx, &out, 6 + queries.len()).await?;
         anyhow::Ok(())
     })?;
     outln!(

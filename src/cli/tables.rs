@@ -60,6 +60,10 @@ pub fn run(a: TablesArgs) -> Result<ExitCode> {
     for (sig, doc) in FUNCTIONS {
         outln!("    {sig:<22} {doc}");
     }
+    outln!("table functions:");
+    for (sig, doc) in yieldlake::query::table_functions::TABLE_FUNCTIONS {
+        outln!("    {sig:<22} {doc}");
+    }
     if !m.quarantine.is_empty() {
         outln!("\nquarantine:");
         for q in &m.quarantine {

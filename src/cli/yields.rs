@@ -45,6 +45,7 @@ enum Table {
     Bins,
     Checks,
     Shifts,
+    Chain,
 }
 
 fn disagreements(checks: &RecordBatch) -> Result<RecordBatch> {
@@ -58,16 +59,21 @@ pub fn run(a: YieldArgs) -> Result<ExitCode> {
     if a.table == Table::Shifts && a.by != By::Site {
         anyhow::bail!("--table shifts needs --by site");
     }
+    if a.table == Table::Chain && a.by != By::Insertion {
+        anyhow::bail!("--table chain needs --by insertion");
+    }
     let cfg = ShiftConfig { alpha: a.alpha, min_fraction: a.min_shift };
     with_session(&a.lake, &a.engine, async |ctx| {
         let y = answers::yields(ctx, a.by, a.lot.as_deref()).await?;
         let site = if a.by == By::Site { Some(answers::site_to_site(ctx, a.lot.as_deref(), &cfg).await?) } else { None };
+        let chain = if a.by == By::Insertion { Some(answers::insertion_chain(ctx, a.lot.as_deref()).await?) } else { None };
         if a.out.format.is_some() {
             let t = match a.table {
                 Table::Yields => &y.tables.yields,
                 Table::Bins => &y.tables.bins,
                 Table::Checks => &y.checks,
                 Table::Shifts => &site.as_ref().unwrap().shifts,
+                Table::Chain => chain.as_ref().unwrap(),
             };
             return a.out.write_table(t);
         }
@@ -79,6 +85,9 @@ pub fn run(a: YieldArgs) -> Result<ExitCode> {
                 "bins": json_rows(&y.tables.bins)?,
                 "summary_checks": json_rows(&y.checks)?,
             });
+            if let Some(c) = &chain {
+                doc["insertion_chain"] = json_rows(c)?;
+            }
             if let Some(s) = &site {
                 doc["site_to_site"] = serde_json::json!({
                     "independence": s.independence,
@@ -99,6 +108,10 @@ pub fn run(a: YieldArgs) -> Result<ExitCode> {
         } else {
             outln!("Tester summaries that disagree with the PRRs ({} of {} counts):", bad.num_rows(), y.checks.num_rows());
             outln!("{}", arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&bad))?);
+        }
+        if let Some(c) = &chain {
+            outln!("Insertion chain (final test, in test order; parts passing every insertion so far):");
+            outln!("{}", arrow::util::pretty::pretty_format_batches(std::slice::from_ref(c))?);
         }
         if let Some(s) = &site {
             match &s.independence {

@@ -143,6 +143,17 @@ pub struct YieldAnswer {
     pub checks: RecordBatch,
 }
 
+/// Each lot's final-test insertions in test order, with the parts passing all so far.
+pub async fn insertion_chain(ctx: &SessionContext, lot: Option<&str>) -> Result<RecordBatch> {
+    check_lot(ctx, lot).await?;
+    let sql = format!(
+        "WITH f AS ({FILE_ORDER}), s AS (SELECT lot_id, insertion, CAST(dense_rank() OVER (PARTITION BY lot_id ORDER BY min(start_t) ASC NULLS FIRST, insertion) AS INT UNSIGNED) AS step            FROM files WHERE stage = 'final_test' GROUP BY lot_id, insertion)          SELECT p.lot_id, f.insertion, s.step, p.touch_key, f.file_ord, p.part_seq, p.pass_fail FROM parts p JOIN f ON p.file_id = f.file_id          JOIN s ON s.lot_id = f.lot_id AND s.insertion = f.insertion WHERE f.stage = 'final_test'{lot}",
+        lot = lot_filter("p.lot_id", lot)
+    );
+    let rows = rows(ctx, &sql, &yields::chain_schema()).await?;
+    Ok(yields::insertion_chain(&rows)?)
+}
+
 const FILE_ORDER: &str = "SELECT *, CAST(row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id ASC) AS INT UNSIGNED) AS file_ord FROM files";
 
 pub async fn yields(ctx: &SessionContext, by: By, lot: Option<&str>) -> Result<YieldAnswer> {

@@ -9,6 +9,7 @@ pub mod group_by;
 mod read_only;
 mod results_final;
 mod session;
+pub mod table_functions;
 pub mod views;
 
 pub use config::{QueryConfig, YieldlakeOptions};

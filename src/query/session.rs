@@ -57,5 +57,6 @@ pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
         ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?.collect().await?;
     }
     functions::register(&ctx);
+    super::table_functions::register(&ctx);
     Ok(ctx)
 }

@@ -377,3 +377,65 @@ fn commands_write_readable_outputs() {
         }
     }
 }
+
+/// Final test: yields per insertion equal the truth, and the chain's parts passing every
+/// insertion so far equal the truth's (a part fails an insertion when it failed first
+/// and its retest did not pass).
+#[test]
+fn final_test_insertions_and_their_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = generate(
+        &GenOptions {
+            profile: Profile::AutoIcFt,
+            out: dir.path().join("in"),
+            lots: 1,
+            wafers: 2,
+            seed: 46,
+            scale: 0.3,
+            order: ByteOrder::Little,
+            compression: Compression::None,
+            sites: None,
+            tests: Some(10),
+        },
+        |_| {},
+    )
+    .unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
+    let truths: Vec<Value> =
+        r.files.iter().map(|f| serde_json::from_slice(&std::fs::read(f.truth_path.as_ref().unwrap()).unwrap()).unwrap()).collect();
+    rt().block_on(async {
+        let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
+        let y = answers::yields(&ctx, By::Insertion, None).await.unwrap().tables.yields;
+        let chain = answers::insertion_chain(&ctx, None).await.unwrap();
+        let ins = strs(&chain, "insertion");
+        let mut failed_any: std::collections::BTreeSet<String> = Default::default();
+        for (k, t) in truths.iter().enumerate() {
+            let it = &t["truth"]["insertion"];
+            let name = it["insertion"].as_str().unwrap();
+            let i = strs(&y, "grp").iter().position(|g| g.contains(&format!("/{name}"))).unwrap();
+            assert_eq!(u64s(&y, "units")[i], it["parts"].as_u64().unwrap(), "{name} parts");
+            assert_eq!(u64s(&y, "final_pass")[i], it["final_pass"].as_u64().unwrap(), "{name} final pass");
+            assert_eq!(u64s(&y, "touches")[i], it["prr_records"].as_u64().unwrap(), "{name} PRRs");
+            let passed_retest: Vec<&str> = it["retest_passed"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+            for s in it["failed_first"].as_array().unwrap() {
+                if !passed_retest.contains(&s.as_str().unwrap()) {
+                    failed_any.insert(s.as_str().unwrap().to_string());
+                }
+            }
+            let j = ins.iter().position(|x| x.contains(name)).unwrap();
+            assert_eq!(
+                chain.column_by_name("step").unwrap().as_primitive::<UInt32Type>().value(j),
+                k as u32 + 1,
+                "{name} is step {}",
+                k + 1
+            );
+            let parts = it["parts"].as_u64().unwrap();
+            assert_eq!(
+                u64s(&chain, "passed_all_so_far")[j],
+                parts - failed_any.len() as u64,
+                "{name}: parts passing every insertion so far"
+            );
+        }
+    });
+}

@@ -1,0 +1,134 @@
+//! The answer commands against DuckDB and against plain reads, measured in one run:
+//! - `yield` (yields, bin Paretos, summary checks) and `stats` over the benchmark lake
+//!   (>= 100 M results) against DuckDB computing the same numbers with SQL on the same
+//!   Parquet files (targets: ratio <= 1.2);
+//! - `wafermap` (bin maps as SVG and PNG, and G85) for a 25-wafer lot of ~10,000 dies
+//!   per wafer, against reading that lot's `parts` rows (target: ratio <= 2, and under
+//!   3 s of CPU).
+//!
+//! `cargo bench --bench analysis` (env: BENCH_RUNS=3, PYTHON=.venv/bin/python).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use yieldlake::query::answers::{self, BinKind, By};
+use yieldlake::query::{QueryConfig, session};
+use yieldlake::report::g85::write_g85;
+use yieldlake::report::png::svg_to_png;
+use yieldlake::report::wafermap::{MapKind, draw_wafer};
+
+/// DuckDB's yield and bins: the same counts as `answers::yields` (units keyed as ours).
+const DUCK_YIELD: &str = "
+WITH f AS (SELECT *, row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id) AS file_ord FROM files),
+t AS (SELECT p.lot_id || '/' || coalesce(p.wafer_id, '') AS grp, p.lot_id || '|' || CASE WHEN f.stage = 'wafer_sort' THEN '' ELSE f.insertion END AS scope,
+      coalesce(p.touch_key, p.file_id || ':' || CAST(p.part_seq AS VARCHAR)) AS k, f.file_ord, p.part_seq, p.pass_fail, p.hard_bin, p.soft_bin
+      FROM parts p JOIN f ON p.file_id = f.file_id),
+u AS (SELECT grp, scope, k, arg_min(pass_fail, (file_ord, part_seq)) AS first_pf, arg_max(pass_fail, (file_ord, part_seq)) AS last_pf,
+      arg_max(hard_bin, (file_ord, part_seq)) AS hb, arg_max(soft_bin, (file_ord, part_seq)) AS sb FROM t GROUP BY grp, scope, k),
+y AS (SELECT grp, count(*) AS units, count_if(first_pf = 'pass') AS first_pass, count_if(last_pf = 'pass') AS final_pass,
+      count_if(first_pf = 'fail' AND last_pf = 'pass') AS recovered, count_if(k LIKE 'w:%') AS dies FROM u GROUP BY grp),
+tc AS (SELECT grp, count(*) AS touches, count_if(pass_fail = 'pass') AS tp, count_if(pass_fail = 'fail') AS tf FROM t GROUP BY grp),
+bt AS (SELECT grp, 'H' AS ty, hard_bin AS bin, count(*) AS n FROM t GROUP BY ALL UNION ALL SELECT grp, 'S', soft_bin, count(*) FROM t GROUP BY ALL),
+bf AS (SELECT grp, 'H' AS ty, hb AS bin, count(*) AS n FROM u GROUP BY ALL UNION ALL SELECT grp, 'S', sb, count(*) FROM u GROUP BY ALL)
+SELECT (SELECT count(*) FROM y JOIN tc USING (grp)) + (SELECT count(*) FROM bt FULL JOIN bf USING (grp, ty, bin))";
+
+/// DuckDB's parametric statistics per lot and test: the same numbers as `stats`.
+const DUCK_STATS: &str = "
+WITH r AS (SELECT r.lot_id AS grp, r.file_id, p.wafer_index, r.test_num,
+           CASE WHEN r.rec_type = 'M' THEN r.test_name || '[' || CAST(r.pin_index AS VARCHAR) || ']' ELSE r.test_name END AS test_name,
+           CAST(r.result AS DOUBLE) AS v, r.lo_limit, r.hi_limit, r.valid, r.alarm
+           FROM results r JOIN parts p ON r.file_id = p.file_id AND r.part_seq = p.part_seq WHERE p.is_final),
+s AS (SELECT grp, test_num, test_name, sum((v - m) * (v - m)) AS ss, count(*) - 1 AS df FROM
+        (SELECT *, avg(v) OVER (PARTITION BY grp, test_num, test_name, file_id, wafer_index) AS m FROM r WHERE valid AND isfinite(v)) GROUP BY ALL),
+a AS (SELECT grp, test_num, test_name, count(*) FILTER (WHERE valid AND isfinite(v)) AS n, avg(v) FILTER (WHERE valid AND isfinite(v)) AS mean,
+        stddev_samp(v) FILTER (WHERE valid AND isfinite(v)) AS sd, min(v) FILTER (WHERE valid AND isfinite(v)) AS mn, max(v) FILTER (WHERE valid AND isfinite(v)) AS mx,
+        quantile_cont(v, [0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999]) FILTER (WHERE valid AND isfinite(v)) AS q,
+        count_if(valid AND v < lo_limit) AS below, count_if(valid AND v > hi_limit) AS above, count_if(NOT valid OR v IS NULL) AS invalid,
+        count_if(alarm) AS alarms, first(lo_limit) AS lo, first(hi_limit) AS hi FROM r GROUP BY ALL)
+SELECT count(*), sum((q[6] - q[4]) / 1.35), sum(least(hi - mean, mean - lo) / (3 * sqrt(ss / df))) FROM a JOIN s USING (grp, test_num, test_name)";
+
+fn duck(lake: &std::path::Path, sql: &str, runs: usize) -> Option<f64> {
+    let script = "import duckdb, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n\
+for t in ['parts', 'results', 'files']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n\
+best = 1e9\nfor _ in range(int(sys.argv[3])):\n    t = time.perf_counter(); con.execute(sys.argv[2]).fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)\n";
+    let o = std::process::Command::new(common::python()).args(["-c", script]).arg(lake).arg(sql).arg(runs.to_string()).output().ok()?;
+    if !o.status.success() {
+        eprintln!("duckdb failed: {}", String::from_utf8_lossy(&o.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+}
+
+fn best<F: FnMut()>(runs: usize, mut f: F) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("{:<44} {:>10} {:>10} {:>8}", format!("answer (best of {runs})"), "yieldlake", "peer", "ratio");
+    if "yield stats".contains(only.as_str()) || only.is_empty() {
+        let lake = common::query_lake();
+        let ctx = rt.block_on(session(&lake, &QueryConfig::default())).unwrap();
+        for (name, sql) in [("yield by wafer (+ bins, summary checks)", DUCK_YIELD), ("stats by lot", DUCK_STATS)] {
+            if !only.is_empty() && !name.contains(only.as_str()) {
+                continue;
+            }
+            let ours = best(runs, || {
+                rt.block_on(async {
+                    if name.starts_with("yield") {
+                        answers::yields(&ctx, By::Wafer, None).await.unwrap();
+                    } else {
+                        answers::param_stats(&ctx, By::Lot, None, &[]).await.unwrap();
+                    }
+                })
+            });
+            match duck(&lake, sql, runs) {
+                Some(d) => println!("{name:<44} {ours:>9.3}s {d:>9.3}s {:>7.2}x  (peer: DuckDB, same numbers; target <= 1.2)", ours / d),
+                None => println!("{name:<44} {ours:>9.3}s {:>10}", "n/a"),
+            }
+        }
+    }
+    if only.is_empty() || "wafermap".contains(only.as_str()) {
+        // 3,000 dies per unit of scale: 25 wafers of ~10,000 dies.
+        let lake = common::small_lake("map-lake", 25, 3.34, 4);
+        let ctx = rt.block_on(session(&lake, &QueryConfig::default())).unwrap();
+        let lot = "YL78-01";
+        let read = best(runs, || {
+            rt.block_on(async { ctx.sql(&format!("SELECT * FROM parts WHERE lot_id = '{lot}'")).await.unwrap().collect().await.unwrap() });
+        });
+        let out = common::bench_root().join("map-out");
+        std::fs::create_dir_all(&out).unwrap();
+        let cpu0 = common::cpu_seconds();
+        let mut dies = 0;
+        let ours = best(runs, || {
+            let maps = rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
+            dies = maps.iter().map(|m| m.dies.len()).sum();
+            maps.par_iter().for_each(|m| {
+                let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
+                let png = svg_to_png(&svg).unwrap();
+                let stem = out.join(&m.wafer_id);
+                std::fs::write(stem.with_extension("svg"), &svg).unwrap();
+                std::fs::write(stem.with_extension("png"), png).unwrap();
+                write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
+            });
+        });
+        let cpu = common::cpu_seconds().zip(cpu0).map(|(a, b)| (a - b) / runs as f64);
+        println!(
+            "{:<44} {ours:>9.3}s {read:>9.3}s {:>7.2}x  (peer: reading the lot's parts rows; target <= 2; {dies} dies; CPU {} per run, target < 3 s)",
+            "wafermap 25 wafers (SVG, PNG, G85)",
+            ours / read,
+            cpu.map(|c| format!("{c:.2} s")).unwrap_or("n/a".into())
+        );
+    }
+}

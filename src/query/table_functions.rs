@@ -1,0 +1,144 @@
+//! SQL table functions over the answers: `yield_by`, `bins_by`, `test_stats` and
+//! `summary_checks`, so that quality teams can join yields and statistics in SQL. Each
+//! runs the same code as the command (`super::answers`) when the query is executed.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use super::answers::{self, By};
+use crate::analysis::param::ParamAcc;
+use crate::analysis::summaries;
+use crate::analysis::yields::{self, BinNames};
+
+/// Names, arguments and descriptions, for `yieldlake tables`.
+pub const TABLE_FUNCTIONS: &[(&str, &str)] = &[
+    (
+        "yield_by(by [, lot])",
+        "yields per group (by: lot, wafer, site, head, tester, program, insertion, temperature, file), as `yieldlake yield`",
+    ),
+    ("bins_by(by [, lot])", "bin Pareto per group: touches and final units per hard (H) and soft (S) bin"),
+    ("test_stats(by [, lot])", "parametric statistics per test (by: lot, wafer, site), as `yieldlake stats`"),
+    ("summary_checks([lot])", "WRR, HBR/SBR and PCR counts next to the counts from the PRRs"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Yields,
+    Bins,
+    Stats,
+    Checks,
+}
+
+#[derive(Debug)]
+struct AnswerFn(Kind);
+
+fn string_arg(name: &str, e: &Expr) -> Result<String> {
+    match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => Ok(s.clone()),
+        other => Err(DataFusionError::Plan(format!("{name}: arguments are string literals, not {other}"))),
+    }
+}
+
+fn empty_schema(kind: Kind) -> Result<SchemaRef> {
+    Ok(match kind {
+        Kind::Yields => yields::yields(&[], &BinNames::new())?.yields.schema(),
+        Kind::Bins => yields::yields(&[], &BinNames::new())?.bins.schema(),
+        Kind::Stats => ParamAcc::default().finish()?.schema(),
+        Kind::Checks => summaries::summary_checks(&[], &[])?.schema(),
+    })
+}
+
+impl TableFunctionImpl for AnswerFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = match self.0 {
+            Kind::Yields => "yield_by",
+            Kind::Bins => "bins_by",
+            Kind::Stats => "test_stats",
+            Kind::Checks => "summary_checks",
+        };
+        let a: Vec<String> = args.exprs().iter().map(|e| string_arg(name, e)).collect::<Result<_>>()?;
+        let (by, lot) = if self.0 == Kind::Checks {
+            (By::Lot, a.first().cloned())
+        } else {
+            let Some(b) = a.first() else { return Err(DataFusionError::Plan(format!("{name}(by [, lot]): `by` is missing"))) };
+            let by =
+                <By as clap::ValueEnum>::from_str(b, true).map_err(|_| DataFusionError::Plan(format!("{name}: unknown grouping {b:?}")))?;
+            if self.0 == Kind::Stats && !matches!(by, By::Lot | By::Wafer | By::Site) {
+                return Err(DataFusionError::Plan(format!("{name}: statistics group by lot, wafer or site, not {b:?}")));
+            }
+            (by, a.get(1).cloned())
+        };
+        if a.len() > 2 || (self.0 == Kind::Checks && a.len() > 1) {
+            return Err(DataFusionError::Plan(format!("{name}: too many arguments")));
+        }
+        Ok(Arc::new(AnswerTable { kind: self.0, by, lot, schema: empty_schema(self.0)? }))
+    }
+}
+
+struct AnswerTable {
+    kind: Kind,
+    by: By,
+    lot: Option<String>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for AnswerTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AnswerTable({:?}, {:?}, {:?})", self.kind, self.by, self.lot)
+    }
+}
+
+#[async_trait]
+impl TableProvider for AnswerTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let st = state
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| DataFusionError::Internal("table functions need a SessionState".into()))?;
+        let ctx = SessionContext::new_with_state(st.clone());
+        let lot = self.lot.as_deref();
+        let batch: RecordBatch = match self.kind {
+            Kind::Yields => answers::yields(&ctx, self.by, lot).await?.tables.yields,
+            Kind::Bins => answers::yields(&ctx, self.by, lot).await?.tables.bins,
+            Kind::Stats => answers::param_stats(&ctx, self.by, lot, &[]).await?,
+            Kind::Checks => {
+                answers::check_lot(&ctx, lot).await?;
+                answers::summary_checks(&ctx, lot).await?
+            }
+        };
+        let mem = MemTable::try_new(self.schema.clone(), vec![vec![batch]])?;
+        mem.scan(state, projection, filters, limit).await
+    }
+}
+
+/// Registers the table functions with a session.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udtf("yield_by", Arc::new(AnswerFn(Kind::Yields)));
+    ctx.register_udtf("bins_by", Arc::new(AnswerFn(Kind::Bins)));
+    ctx.register_udtf("test_stats", Arc::new(AnswerFn(Kind::Stats)));
+    ctx.register_udtf("summary_checks", Arc::new(AnswerFn(Kind::Checks)));
+}

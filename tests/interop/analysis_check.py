@@ -1,0 +1,238 @@
+"""Independent checks of yield, statistics, site-to-site and G85 maps.
+
+Values come straight from the lake's Parquet files through DuckDB; the numbers are
+recomputed with numpy and scipy and compared with `yieldlake stats --json` and
+`yieldlake yield --by site --json`. The G85 files from `yieldlake wafermap` are read with
+the `g85` package and compared die by die with the lake's final dies.
+
+usage: python analysis_check.py YIELDLAKE_BIN WORK_DIR
+"""
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import duckdb
+import g85
+import numpy as np
+from scipy import stats
+
+QS = [(0.001, "q0_1"), (0.01, "q1"), (0.05, "q5"), (0.25, "q25"), (0.5, "q50"), (0.75, "q75"), (0.95, "q95"), (0.99, "q99"), (0.999, "q99_9")]
+failures = 0
+checks = 0
+
+
+def run(exe, *args):
+    out = subprocess.run([exe, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed: {out.stderr}")
+    return out.stdout
+
+
+def close(a, b, rel=1e-9, what=""):
+    global failures, checks
+    checks += 1
+    ok = (a is None and b is None) or (a is not None and b is not None and math.isclose(a, b, rel_tol=rel, abs_tol=1e-300))
+    if not ok:
+        failures += 1
+        print(f"FAIL {what}: yieldlake {a}, numpy/scipy {b}")
+
+
+def close_p(a, b, what):
+    """p-values: equal in log10 to 1e-6 (tiny p-values lose relative precision in any CDF)."""
+    global failures, checks
+    checks += 1
+    if a < 1e-280 and b < 1e-280:
+        return
+    if abs(math.log10(max(a, 1e-300)) - math.log10(max(b, 1e-300))) > 1e-6 * max(1.0, abs(math.log10(max(b, 1e-300)))):
+        failures += 1
+        print(f"FAIL {what}: p {a} vs scipy {b}")
+
+
+def final_results(con, lake):
+    """PTR results of the final touch of each part within its file."""
+    return con.execute(f"""
+        SELECT r.lot_id, p.wafer_id, r.file_id, p.wafer_index, r.head_num, r.site_num, r.test_num, r.test_name,
+               CAST(r.result AS DOUBLE) AS v, CAST(r.lo_limit AS DOUBLE) AS lo, CAST(r.hi_limit AS DOUBLE) AS hi, r.valid, r.alarm
+        FROM read_parquet('{lake}/results/**/*.parquet', hive_partitioning = false) r
+        JOIN read_parquet('{lake}/parts/**/*.parquet', hive_partitioning = false) p ON r.file_id = p.file_id AND r.part_seq = p.part_seq
+        WHERE p.is_final AND r.rec_type = 'P'
+        ORDER BY r.file_id, r.part_seq""").fetchall()
+
+
+def check_stats(exe, lake, con):
+    rows = final_results(con, lake)
+    for by in ["lot", "wafer"]:
+        ours = json.loads(run(exe, "stats", "--lake", lake, "--by", by, "--json"))["stats"]
+        groups = {}
+        for lot, wafer, file_id, widx, head, site, tnum, tname, v, lo, hi, valid, alarm in rows:
+            g = lot if by == "lot" else f"{lot}/{wafer}"
+            e = groups.setdefault((g, tnum, tname), {"v": [], "sub": [], "lo": None, "hi": None, "below": 0, "above": 0, "invalid": 0, "alarms": 0})
+            if e["lo"] is None:
+                e["lo"] = lo
+            if e["hi"] is None:
+                e["hi"] = hi
+            e["alarms"] += int(alarm)
+            if not valid or v is None or not math.isfinite(v):
+                e["invalid"] += 1
+                continue
+            e["v"].append(v)
+            e["sub"].append((file_id, widx))
+            e["below"] += int(lo is not None and v < lo)
+            e["above"] += int(hi is not None and v > hi)
+        seen = 0
+        for o in ours:
+            key = (o["grp"], o["test_num"], o["test_name"])
+            if key not in groups:
+                continue
+            seen += 1
+            e = groups[key]
+            v = np.array(e["v"])
+            what = f"stats by {by} {key}"
+            close(float(o["n"]), float(len(v)), what=what + " n")
+            mean, sd = v.mean(), v.std(ddof=1)
+            close(o["mean"], mean, 1e-12, what + " mean")
+            close(o["sd"], sd, 1e-9, what + " sd")
+            close(o["min"], v.min(), 1e-15, what + " min")  # JSON text may round the last bit
+            close(o["max"], v.max(), 1e-15, what + " max")
+            for p, name in QS:
+                close(o[name], float(np.quantile(v, p)), 1e-12, f"{what} {name}")
+            rs = (np.quantile(v, 0.75) - np.quantile(v, 0.25)) / 1.35
+            close(o["robust_sigma"], float(rs), 1e-12, what + " robust sigma")
+            subs = {}
+            for x, s in zip(e["v"], e["sub"]):
+                subs.setdefault(s, []).append(x)
+            ss = sum(((np.array(xs) - np.mean(xs)) ** 2).sum() for xs in subs.values())
+            df = sum(len(xs) - 1 for xs in subs.values())
+            sw = math.sqrt(ss / df)
+            close(o["sigma_within"], sw, 1e-9, what + " sigma within")
+            lo, hi = e["lo"], e["hi"]
+
+            def cpk(s):
+                if lo is not None and hi is not None:
+                    return min(hi - mean, mean - lo) / (3 * s)
+                if lo is not None:
+                    return (mean - lo) / (3 * s)
+                if hi is not None:
+                    return (hi - mean) / (3 * s)
+                return None
+
+            cp = (hi - lo) / (6 * sw) if lo is not None and hi is not None else None
+            pp = (hi - lo) / (6 * sd) if lo is not None and hi is not None else None
+            close(o["cp"], cp, 1e-9, what + " Cp")
+            close(o["cpk"], cpk(sw), 1e-9, what + " Cpk")
+            close(o["pp"], pp, 1e-9, what + " Pp")
+            close(o["ppk"], cpk(sd), 1e-9, what + " Ppk")
+            for k in ["below", "above"]:
+                close(float(o[k + ("_lo" if k == "below" else "_hi")]), float(e[k]), 0, f"{what} {k}")
+            close(float(o["invalid"]), float(e["invalid"]), 0, what + " invalid")
+            close(float(o["alarms"]), float(e["alarms"]), 0, what + " alarms")
+        if seen < 10:
+            sys.exit(f"stats by {by}: only {seen} tests matched")
+        print(f"  stats by {by}: {seen} test groups equal numpy (mean, sd, 9 quantiles, robust sigma, sigma within, Cp, Cpk, Pp, Ppk, counts)")
+    # Site-to-site: the same values grouped by head/site.
+    doc = json.loads(run(exe, "yield", "--lake", lake, "--by", "site", "--json"))
+    site_vals = {}
+    for lot, wafer, file_id, widx, head, site, tnum, tname, v, lo, hi, valid, alarm in rows:
+        if valid and v is not None and math.isfinite(v):
+            site_vals.setdefault((tnum, tname), {}).setdefault(f"{head}/{site}", []).append(v)
+    n_shift = 0
+    for r in doc["site_to_site"]["location_shifts"]:
+        sites = site_vals.get((r["test_num"], r["test_name"]))
+        if sites is None or r.get("p_value") is None:
+            continue
+        a = np.array(sites[r["site"]])
+        b = np.array([x for s, xs in sites.items() if s != r["site"] for x in xs])
+        if r["method"] == "welch":
+            p = stats.ttest_ind(a, b, equal_var=False).pvalue
+        else:
+            p = stats.kruskal(a, b).pvalue
+        close_p(r["p_value"], float(p), f"{r['method']} test {r['test_num']} site {r['site']}")
+        n_shift += 1
+    # Site x pass/fail on each die's first touch within its site.
+    first = con.execute(f"""
+        SELECT site, sum(CASE WHEN passed THEN 1 ELSE 0 END) AS pass, count(*) AS n FROM (
+          SELECT CAST(p.head_num AS VARCHAR) || '/' || CAST(p.site_num AS VARCHAR) AS site, p.passed,
+                 row_number() OVER (PARTITION BY p.head_num, p.site_num, p.lot_id, p.touch_key
+                                    ORDER BY f.start_t ASC NULLS FIRST, f.finish_t ASC NULLS FIRST, f.file_id, p.part_seq) AS rn
+          FROM read_parquet('{lake}/parts/**/*.parquet', hive_partitioning = false) p
+          JOIN read_parquet('{lake}/files/**/*.parquet', hive_partitioning = false) f ON p.file_id = f.file_id) t
+        WHERE rn = 1 GROUP BY site ORDER BY site""").fetchall()
+    table = np.array([[ps, n - ps] for _, ps, n in first])
+    ind = doc["site_to_site"]["independence"]
+    if ind["method"].startswith("Pearson"):
+        chi2, p, dof, _ = stats.chi2_contingency(table, correction=False)
+        close(ind["statistic"], float(chi2), 1e-9, "chi-square statistic")
+        close_p(ind["p_value"], float(p), "chi-square p")
+    else:
+        sys.exit(f"expected the chi-square test on this data, got {ind['method']}")
+    print(f"  site-to-site: chi-square and {n_shift} Welch/Kruskal-Wallis p-values equal scipy")
+
+
+def check_g85(exe, lake, con, work):
+    lots = [r[0] for r in con.execute(f"SELECT DISTINCT lot_id FROM read_parquet('{lake}/wafers/**/*.parquet', hive_partitioning = false)").fetchall()]
+    n_maps = 0
+    for lot in lots:
+        out = os.path.join(work, "maps")
+        run(exe, "wafermap", "--lake", lake, "--lot", lot, "--out", out, "--no-png", "--good-bins", "1")
+        dies = con.execute(f"""
+            SELECT wafer_id, x, y, hard_bin FROM (
+              SELECT p.*, row_number() OVER (PARTITION BY p.lot_id, p.touch_key
+                 ORDER BY f.start_t DESC NULLS LAST, f.finish_t DESC NULLS LAST, p.file_id DESC, p.part_seq DESC) AS rk
+              FROM read_parquet('{lake}/parts/**/*.parquet', hive_partitioning = false) p
+              JOIN read_parquet('{lake}/files/**/*.parquet', hive_partitioning = false) f ON p.file_id = f.file_id
+              WHERE p.touch_key LIKE 'w:%' AND p.lot_id = ?) t WHERE rk = 1""", [lot]).fetchall()
+        by_wafer = {}
+        for w, x, y, b in dies:
+            by_wafer.setdefault(w, {})[(x, y)] = b
+        for w, want in by_wafer.items():
+            files = [f for f in glob.glob(os.path.join(out, "*.g85.xml")) if ET.parse(f).getroot().find("Map").get("SubstrateId") == w]
+            if len(files) != 1:
+                sys.exit(f"{lot} {w}: {len(files)} G85 files")
+            maps = g85.read(open(files[0]))
+            dev = maps[0].devices[0]
+            x_min = min(x for x, _ in want)
+            y_max = max(y for _, y in want)
+            got = {}
+            for r, row in enumerate(dev.map):
+                for c, code in enumerate(row):
+                    if code != dev.NullBin:
+                        got[(x_min + c, y_max - r)] = code
+            global checks, failures
+            checks += 1
+            if got != want:
+                failures += 1
+                diff = [(k, got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)][:5]
+                print(f"FAIL G85 {lot} {w}: {len(got)} dies in the map, {len(want)} in the lake; e.g. {diff}")
+            counts = dev.bin_counts()
+            root = ET.parse(files[0]).getroot()
+            for b in root.iter("Bin"):
+                checks += 1
+                if int(b.get("BinCount")) != counts[int(b.get("BinCode"))]:
+                    failures += 1
+                    print(f"FAIL G85 {lot} {w}: bin {b.get('BinCode')} header count {b.get('BinCount')}, map {counts[int(b.get('BinCode'))]}")
+                checks += 1
+                if (b.get("BinQuality") == "Pass") != (int(b.get("BinCode")) == 1):
+                    failures += 1
+                    print(f"FAIL G85 {lot} {w}: bin {b.get('BinCode')} quality {b.get('BinQuality')}")
+            n_maps += 1
+    print(f"  G85: {n_maps} wafer maps read by the g85 package equal the lake's final dies, die by die")
+
+
+def main():
+    exe, work = sys.argv[1], sys.argv[2]
+    gen, lake = os.path.join(work, "gen"), os.path.join(work, "lake")
+    run(exe, "generate", "--profile", "auto-ic-ws", "--lots", "2", "--wafers", "3", "--scale", "0.3", "--seed", "11", "--sites", "8", "--tests", "12", "--out", gen, "--quiet")
+    run(exe, "ingest", "--lake", lake, gen)
+    con = duckdb.connect()
+    check_stats(exe, lake, con)
+    check_g85(exe, lake, con, work)
+    print(f"analysis checks: {checks - failures} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
