@@ -333,7 +333,8 @@ pub fn chain_schema() -> SchemaRef {
 /// have passed every insertion so far (`chain_yield` = that / parts of the first one).
 pub fn insertion_chain(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
     // (lot, step, insertion) -> part key -> (order of last touch, passed)
-    let mut steps: BTreeMap<(String, u32, String), HashMap<String, ((u32, u32), bool)>> = BTreeMap::new();
+    type Parts = HashMap<String, ((u32, u32), bool)>;
+    let mut steps: BTreeMap<(String, u32, String), Parts> = BTreeMap::new();
     for b in batches {
         let lot = b.column(0).as_string::<i32>();
         let ins = b.column(1).as_string::<i32>();

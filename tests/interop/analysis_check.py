@@ -172,6 +172,91 @@ def check_stats(exe, lake, con):
     print(f"  site-to-site: chi-square and {n_shift} Welch/Kruskal-Wallis p-values equal scipy")
 
 
+def check_histograms(exe, lake, work, con):
+    """`stats --hist`: Freedman-Diaconis bin count and counts per bin equal numpy's."""
+    global checks, failures
+    out = os.path.join(work, "hist")
+    run(exe, "stats", "--lake", lake, "--by", "lot", "--test", "VREF_0", "IDDQ_0", "--hist", out)
+    rows = final_results(con, lake)
+    n = 0
+    for f in sorted(glob.glob(os.path.join(out, "*.csv"))):
+        lot, tnum = os.path.basename(f).split("_")[:2]
+        v = np.array([r[8] for r in rows if r[0] == lot and r[6] == int(tnum) and r[11] and r[8] is not None])
+        got = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2)
+        want, edges = np.histogram(v, bins="fd")
+        checks += 1
+        if len(want) <= 200 and (len(got) != len(want) or not np.array_equal(got[:, 2].astype(int), want)):
+            failures += 1
+            print(f"FAIL histogram {f}: {len(got)} bins {got[:, 2].astype(int).tolist()[:8]}..., numpy {len(want)} bins {want.tolist()[:8]}...")
+        n += 1
+    if n < 4:
+        sys.exit(f"only {n} histograms written")
+    print(f"  histograms: {n} Freedman-Diaconis histograms equal numpy.histogram(bins='fd')")
+
+
+def freeman_halton(table):
+    """Exact p of a k x 2 table with fixed margins: the probability of all tables no more
+    likely than the observed one (enumerated with math.comb; 2 x 2 is Fisher's test)."""
+    rows = [a + b for a, b in table]
+    c1, n = sum(a for a, _ in table), sum(rows)
+    denom = math.comb(n, c1)
+
+    def prob(xs):
+        p = 1
+        for x, r in zip(xs, rows):
+            p *= math.comb(r, x)
+        return p / denom
+
+    p_obs = prob([a for a, _ in table])
+    total = 0.0
+
+    def walk(i, left, xs):
+        nonlocal total
+        if i == len(rows) - 1:
+            if left <= rows[i]:
+                p = prob(xs + [left])
+                if p <= p_obs * (1 + 1e-7):
+                    total += p
+            return
+        for x in range(max(0, left - sum(rows[i + 1:])), min(rows[i], left) + 1):
+            walk(i + 1, left - x, xs + [x])
+
+    walk(0, c1, [])
+    return min(total, 1.0)
+
+
+def check_exact(exe, work):
+    """Small lots take the exact tests: Fisher (2 sites, against scipy) and
+    Freeman-Halton (4 sites, against an enumeration here)."""
+    for sites in [2, 4]:
+        # Seeds until a lot has an expected count below 5 (so that the exact test applies).
+        for seed in range(20, 60):
+            d = os.path.join(work, f"exact{sites}-{seed}")
+            run(exe, "generate", "--profile", "auto-ic-ws", "--lots", "1", "--wafers", "1", "--scale", "0.01", "--seed", str(seed), "--sites", str(sites), "--tests", "4", "--out", d + "/gen", "--quiet")
+            run(exe, "ingest", "--lake", d + "/lake", d + "/gen")
+            doc = json.loads(run(exe, "yield", "--lake", d + "/lake", "--by", "site", "--json"))
+            table = [[y["first_pass"], y["units"] - y["first_pass"]] for y in doc["yields"]]
+            n = sum(a + b for a, b in table)
+            cols = [sum(r[j] for r in table) for j in range(2)]
+            if 0 in cols or min((a + b) * cols[j] / n for a, b in table for j in range(2)) >= 5:
+                continue
+            want = stats.fisher_exact(np.array(table)).pvalue if sites == 2 else freeman_halton(table)
+            if want < 0.9:  # a table whose p-value tells rules apart
+                break
+        else:
+            sys.exit(f"no small {sites}-site lot found")
+        ind = doc["site_to_site"]["independence"]
+        name = "Fisher exact test" if sites == 2 else "Freeman-Halton exact test"
+        global checks, failures
+        checks += 1
+        if ind is None or ind["method"] != name:
+            failures += 1
+            print(f"FAIL {sites} sites {table}: expected {name}, got {ind}")
+            continue
+        close_p(ind["p_value"], float(want), f"{name} on {table}")
+        print(f"  {name} on {table}: p = {ind['p_value']:.6g} (peer {want:.6g})")
+
+
 def check_g85(exe, lake, con, work):
     lots = [r[0] for r in con.execute(f"SELECT DISTINCT lot_id FROM read_parquet('{lake}/wafers/**/*.parquet', hive_partitioning = false)").fetchall()]
     n_maps = 0
@@ -230,6 +315,8 @@ def main():
     con = duckdb.connect()
     check_stats(exe, lake, con)
     check_g85(exe, lake, con, work)
+    check_exact(exe, work)
+    check_histograms(exe, lake, work, con)
     print(f"analysis checks: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 

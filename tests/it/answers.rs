@@ -439,3 +439,40 @@ fn final_test_insertions_and_their_chain() {
         }
     });
 }
+
+/// The SQL table functions return what the library calls return, and refuse bad
+/// arguments with a message.
+#[test]
+fn sql_table_functions_equal_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = gen_ws(&dir.path().join("in"), 47, 2, 0.05);
+    let lake = dir.path().join("lake");
+    ingest(&lake, &files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
+    let lot = files[0].1["lot_id"].as_str().unwrap().to_string();
+    rt().block_on(async {
+        let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
+        let pretty = |b: &[RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
+        let sql = |q: String| {
+            let ctx = ctx.clone();
+            async move { ctx.sql(&q).await.unwrap().collect().await.unwrap() }
+        };
+        let y = answers::yields(&ctx, By::Wafer, Some(&lot)).await.unwrap();
+        assert_eq!(pretty(&sql(format!("SELECT * FROM yield_by('wafer', '{lot}')")).await), pretty(std::slice::from_ref(&y.tables.yields)));
+        assert_eq!(pretty(&sql(format!("SELECT * FROM bins_by('wafer', '{lot}')")).await), pretty(std::slice::from_ref(&y.tables.bins)));
+        assert_eq!(pretty(&sql(format!("SELECT * FROM summary_checks('{lot}')")).await), pretty(std::slice::from_ref(&y.checks)));
+        let st = answers::param_stats(&ctx, By::Site, None, &[]).await.unwrap();
+        assert_eq!(pretty(&sql("SELECT * FROM test_stats('site')".into()).await), pretty(&[st]));
+        for (q, msg) in [
+            ("SELECT * FROM yield_by('nope')", "unknown grouping"),
+            ("SELECT * FROM test_stats('tester')", "lot, wafer or site"),
+            ("SELECT * FROM yield_by(3)", "string literals"),
+            ("SELECT * FROM yield_by('lot', 'NO-SUCH-LOT')", "is not in the lake"),
+        ] {
+            let err = match ctx.sql(q).await {
+                Err(e) => e.to_string(),
+                Ok(df) => df.collect().await.unwrap_err().to_string(),
+            };
+            assert!(err.contains(msg), "{q}: {err}");
+        }
+    });
+}
