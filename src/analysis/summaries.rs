@@ -3,7 +3,7 @@
 //! files disagree; every claim is listed with both numbers, and a count the PRRs show
 //! but the summary leaves out is listed too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray, UInt64Array};
@@ -62,7 +62,10 @@ pub fn summary_checks(claims: &[RecordBatch], prrs: &[RecordBatch]) -> Result<Re
     }
     // Which (file, record, scope kind) the tester summarised: only those are compared.
     let kinds: BTreeSet<(String, String, bool)> = claimed.keys().map(|(f, r, s, _)| (f.clone(), r.clone(), s == "overall")).collect();
-    let mut derived: BTreeMap<Key, u64> = BTreeMap::new();
+    // Counts keyed by borrowed values first (one hash per PRR and kind), then named.
+    let mut wrr: HashMap<(&str, &str), (u64, u64)> = HashMap::new();
+    let mut bins: HashMap<(&str, Option<u8>, Option<u8>, char, Option<u16>), u64> = HashMap::new();
+    let mut pcr: HashMap<(&str, Option<u8>, Option<u8>), (u64, u64)> = HashMap::new();
     for b in prrs {
         let file = b.column(0).as_string::<i32>();
         let wafer = b.column(1).as_string::<i32>();
@@ -72,25 +75,38 @@ pub fn summary_checks(claims: &[RecordBatch], prrs: &[RecordBatch]) -> Result<Re
         let hb = b.column(5).as_primitive::<UInt16Type>();
         let sb = b.column(6).as_primitive::<UInt16Type>();
         for i in 0..b.num_rows() {
-            let f = file.value(i).to_string();
+            let f = file.value(i);
             let good = (pf.value(i) == "pass") as u64;
-            let opt8 = |a: &arrow::array::PrimitiveArray<UInt8Type>| a.is_valid(i).then(|| a.value(i));
-            let opt16 = |a: &arrow::array::PrimitiveArray<UInt16Type>| a.is_valid(i).then(|| a.value(i));
-            let ss = site_scope(opt8(head), opt8(site));
-            let mut add = |rec: &str, scope: &str, field: String, n: u64| {
-                *derived.entry((f.clone(), rec.to_string(), scope.to_string(), field)).or_default() += n;
-            };
+            let (h, s) = (head.is_valid(i).then(|| head.value(i)), site.is_valid(i).then(|| site.value(i)));
             if wafer.is_valid(i) {
-                let w = format!("wafer {}", wafer.value(i));
-                add("WRR", &w, "part_cnt".into(), 1);
-                add("WRR", &w, "good_cnt".into(), good);
+                let e = wrr.entry((f, wafer.value(i))).or_default();
+                e.0 += 1;
+                e.1 += good;
             }
-            for scope in ["overall", ss.as_str()] {
-                add("HBR", scope, bin(opt16(hb)), 1);
-                add("SBR", scope, bin(opt16(sb)), 1);
-                add("PCR", scope, "part_cnt".into(), 1);
-                add("PCR", scope, "good_cnt".into(), good);
-            }
+            *bins.entry((f, h, s, 'H', hb.is_valid(i).then(|| hb.value(i)))).or_default() += 1;
+            *bins.entry((f, h, s, 'S', sb.is_valid(i).then(|| sb.value(i)))).or_default() += 1;
+            let e = pcr.entry((f, h, s)).or_default();
+            e.0 += 1;
+            e.1 += good;
+        }
+    }
+    let mut derived: BTreeMap<Key, u64> = BTreeMap::new();
+    let mut add = |f: &str, rec: &str, scope: String, field: String, n: u64| {
+        *derived.entry((f.to_string(), rec.to_string(), scope, field)).or_default() += n;
+    };
+    for ((f, w), (n, good)) in wrr {
+        add(f, "WRR", format!("wafer {w}"), "part_cnt".into(), n);
+        add(f, "WRR", format!("wafer {w}"), "good_cnt".into(), good);
+    }
+    for ((f, h, s, ty, b), n) in bins {
+        let rec = if ty == 'H' { "HBR" } else { "SBR" };
+        add(f, rec, "overall".into(), bin(b), n);
+        add(f, rec, site_scope(h, s), bin(b), n);
+    }
+    for ((f, h, s), (n, good)) in pcr {
+        for scope in ["overall".to_string(), site_scope(h, s)] {
+            add(f, "PCR", scope.clone(), "part_cnt".into(), n);
+            add(f, "PCR", scope, "good_cnt".into(), good);
         }
     }
     let mut rows: BTreeMap<Key, (Option<u64>, u64)> = BTreeMap::new();

@@ -202,3 +202,115 @@ pub fn stacked(maps: &[WaferMap]) -> Vec<StackedDie> {
     }
     at.into_iter().map(|((x, y), (w, f))| StackedDie { x, y, wafers: w, fails: f, fail_rate: f as f64 / w as f64 }).collect()
 }
+
+/// Columns of the touch input for maps: every PRR of the lot's wafers.
+pub fn touches_schema() -> SchemaRef {
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("wafer_id", DataType::Utf8, false),
+        Field::new("touch_key", DataType::Utf8, true),
+        Field::new("file_id", DataType::Utf8, false),
+        // Rank of the file in test order (start time, finish time, file id).
+        Field::new("file_ord", DataType::UInt32, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("x", DataType::Int16, true),
+        Field::new("y", DataType::Int16, true),
+        Field::new("bin", DataType::UInt16, true),
+        Field::new("passed", DataType::Boolean, true),
+    ]))
+}
+
+/// Columns of the value input: one test's result per touch.
+pub fn values_schema() -> SchemaRef {
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("lo_limit", DataType::Float64, true),
+        Field::new("hi_limit", DataType::Float64, true),
+    ]))
+}
+
+/// Each die's deciding (last) touch across the lot's files, with its first touch's bin
+/// and the value of one test on the deciding touch: one batch per wafer, in
+/// [`dies_schema`]. A touch without a die key (no usable X/Y) is its own die, so that
+/// the map can say it was not placed.
+pub fn deciding_touches(touches: &[RecordBatch], values: &[RecordBatch]) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
+    use arrow::array::{BooleanArray, Float64Array, Int16Array, UInt16Array};
+    use arrow::datatypes::UInt32Type;
+    #[derive(Clone, Copy)]
+    struct T<'a> {
+        ord: (u32, u32),
+        file: &'a str,
+        x: Option<i16>,
+        y: Option<i16>,
+        bin: Option<u16>,
+        passed: Option<bool>,
+    }
+    let mut dies: HashMap<(&str, &str, u32, u32), (T, T)> = HashMap::new();
+    for b in touches {
+        let w = b.column(0).as_string::<i32>();
+        let key = b.column(1).as_string::<i32>();
+        let file = b.column(2).as_string::<i32>();
+        let ord = b.column(3).as_primitive::<UInt32Type>();
+        let seq = b.column(4).as_primitive::<UInt32Type>();
+        let x = b.column(5).as_primitive::<Int16Type>();
+        let y = b.column(6).as_primitive::<Int16Type>();
+        let bin = b.column(7).as_primitive::<UInt16Type>();
+        let pass = b.column(8).as_boolean();
+        for i in 0..b.num_rows() {
+            let t = T {
+                ord: (ord.value(i), seq.value(i)),
+                file: file.value(i),
+                x: x.is_valid(i).then(|| x.value(i)),
+                y: y.is_valid(i).then(|| y.value(i)),
+                bin: bin.is_valid(i).then(|| bin.value(i)),
+                passed: pass.is_valid(i).then(|| pass.value(i)),
+            };
+            let k = if key.is_valid(i) && key.value(i).starts_with("w:") { (w.value(i), key.value(i), 0, 0) } else { (w.value(i), file.value(i), t.ord.0, t.ord.1 + 1) };
+            dies.entry(k)
+                .and_modify(|(first, last)| {
+                    if t.ord < first.ord {
+                        *first = t;
+                    }
+                    if t.ord > last.ord {
+                        *last = t;
+                    }
+                })
+                .or_insert((t, t));
+        }
+    }
+    let mut vals: HashMap<(&str, u32), (Option<f64>, Option<f64>, Option<f64>)> = HashMap::new();
+    for b in values {
+        let file = b.column(0).as_string::<i32>();
+        let seq = b.column(1).as_primitive::<UInt32Type>();
+        let f = |c: usize, i: usize| {
+            let a = b.column(c).as_primitive::<Float64Type>();
+            a.is_valid(i).then(|| a.value(i))
+        };
+        for i in 0..b.num_rows() {
+            vals.entry((file.value(i), seq.value(i))).or_insert((f(2, i), f(3, i), f(4, i)));
+        }
+    }
+    let mut per: BTreeMap<&str, Vec<(T, T)>> = BTreeMap::new();
+    for ((w, _, _, _), ft) in dies {
+        per.entry(w).or_default().push(ft);
+    }
+    let mut out = BTreeMap::new();
+    for (w, mut v) in per {
+        v.sort_by_key(|(_, l)| (l.y, l.x, l.ord));
+        let val = |l: &T| vals.get(&(l.file, l.ord.1)).copied().unwrap_or((None, None, None));
+        let cols: Vec<arrow::array::ArrayRef> = vec![
+            std::sync::Arc::new(v.iter().map(|(_, l)| l.x).collect::<Int16Array>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| l.y).collect::<Int16Array>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| l.bin).collect::<UInt16Array>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| l.passed).collect::<BooleanArray>()),
+            std::sync::Arc::new(v.iter().map(|(f, _)| f.bin).collect::<UInt16Array>()),
+            std::sync::Arc::new(v.iter().map(|(f, _)| f.passed).collect::<BooleanArray>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).0).collect::<Float64Array>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).1).collect::<Float64Array>()),
+            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).2).collect::<Float64Array>()),
+        ];
+        out.insert(w.to_string(), RecordBatch::try_new(dies_schema(), cols)?);
+    }
+    Ok(out)
+}

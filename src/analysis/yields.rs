@@ -49,23 +49,24 @@ struct Touch {
 }
 
 #[derive(Default)]
-struct Group {
+struct Group<'a> {
     touches: u64,
     pass: u64,
     fail: u64,
     unknown: u64,
     /// unit -> (first, last)
-    units: HashMap<(u32, UnitKey), (Touch, Touch)>,
+    units: HashMap<(u32, UnitKey<'a>), (Touch, Touch)>,
     hb_touches: BTreeMap<Option<u16>, u64>,
     sb_touches: BTreeMap<Option<u16>, u64>,
     /// Bins that some passing touch was put in: passing when HBR/SBR do not say.
     passing_bins: std::collections::BTreeSet<(char, Option<u16>)>,
 }
 
+/// Keys borrow from the input batches, which outlive the counting.
 #[derive(Hash, PartialEq, Eq, Clone)]
-enum UnitKey {
-    Die(String),
-    Part(String),
+enum UnitKey<'a> {
+    Die(&'a str),
+    Part(&'a str),
     Touch(u32, u32),
 }
 
@@ -82,7 +83,7 @@ fn ratio(a: u64, b: u64) -> Option<f64> {
 /// Counts touches, units, first-pass and final yield, recovery and bins per group.
 pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, ArrowError> {
     // Groups in first-seen order, found by name; rows of one group usually come together.
-    let mut order: Vec<(String, Group)> = Vec::new();
+    let mut order: Vec<(String, Group<'_>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut scopes: HashMap<String, u32> = HashMap::new();
     for b in batches {
@@ -129,11 +130,17 @@ pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, 
                 g.passing_bins.insert(('H', t.hb));
                 g.passing_bins.insert(('S', t.sb));
             }
-            let n = scopes.len() as u32;
-            let s = *scopes.entry(scope.value(i).to_string()).or_insert(n);
+            let s = match scopes.get(scope.value(i)) {
+                Some(s) => *s,
+                None => {
+                    let n = scopes.len() as u32;
+                    scopes.insert(scope.value(i).to_string(), n);
+                    n
+                }
+            };
             let k = if key.is_valid(i) {
                 let k = key.value(i);
-                if k.starts_with("w:") { UnitKey::Die(k.to_string()) } else { UnitKey::Part(k.to_string()) }
+                if k.starts_with("w:") { UnitKey::Die(k) } else { UnitKey::Part(k) }
             } else {
                 UnitKey::Touch(t.ord.0, t.ord.1)
             };
@@ -154,7 +161,7 @@ pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, 
     build(order, names)
 }
 
-fn build(groups: Vec<(String, Group)>, names: &BinNames) -> Result<YieldTables, ArrowError> {
+fn build(groups: Vec<(String, Group<'_>)>, names: &BinNames) -> Result<YieldTables, ArrowError> {
     let mut y = YieldCols::default();
     let mut bins = BinCols::default();
     for (name, g) in &groups {

@@ -367,61 +367,40 @@ pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bi
         .map(|((_, n), i)| (n, (i.name, i.pass_fail.as_deref() == Some("P"))))
         .collect();
     let names_known: HashMap<u16, (Option<String>, bool)> = names;
-    let (value_sql, value_join) = match test {
+    let wlist: Vec<String> = chosen.iter().map(|w| lit(w)).collect();
+    // Every touch of the chosen wafers; first and deciding touches are found in
+    // `analysis::wafermap`, by the same file order as `final_dies`.
+    let sql = format!(
+        "WITH f AS ({FILE_ORDER}) SELECT p.wafer_id, p.touch_key, p.file_id, f.file_ord, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed \
+         FROM parts p JOIN f ON p.file_id = f.file_id WHERE p.lot_id = {l} AND p.wafer_id IN ({w})",
+        l = lit(lot),
+        w = wlist.join(", ")
+    );
+    let touches = rows(ctx, &sql, &wafermap::touches_schema()).await?;
+    let values = match test {
         Some(t) => {
             let cond = match t.parse::<u32>() {
                 Ok(n) => format!("(r.test_num = {n} OR r.test_name = {})", lit(t)),
                 Err(_) => format!("r.test_name = {}", lit(t)),
             };
-            (
-                "CAST(v.result AS DOUBLE) AS value, CAST(v.lo_limit AS DOUBLE) AS lo, CAST(v.hi_limit AS DOUBLE) AS hi".to_string(),
-                format!(
-                    " LEFT JOIN (SELECT r.file_id, r.part_seq, first_value(r.result) AS result, first_value(r.lo_limit) AS lo_limit, first_value(r.hi_limit) AS hi_limit \
-                     FROM results r WHERE r.lot_id = {l} AND {cond} GROUP BY r.file_id, r.part_seq) v ON v.file_id = d.file_id AND v.part_seq = d.part_seq",
-                    l = lit(lot)
-                ),
-            )
-        }
-        None => ("CAST(NULL AS DOUBLE) AS value, CAST(NULL AS DOUBLE) AS lo, CAST(NULL AS DOUBLE) AS hi".to_string(), String::new()),
-    };
-    let wlist: Vec<String> = chosen.iter().map(|w| lit(w)).collect();
-    let sql = format!(
-        "WITH firsts AS (SELECT * FROM (SELECT p.touch_key, p.{col} AS bin, p.passed, row_number() OVER (PARTITION BY p.touch_key \
-           ORDER BY f.start_t ASC NULLS FIRST, f.finish_t ASC NULLS FIRST, f.file_id ASC, p.part_seq ASC) AS rn \
-           FROM parts p JOIN files f ON p.file_id = f.file_id WHERE p.lot_id = {l} AND p.touch_key LIKE 'w:%') t WHERE rn = 1) \
-         SELECT d.wafer_id, d.x, d.y, d.{col} AS bin, d.passed, firsts.bin AS first_bin, firsts.passed AS first_passed, {value_sql} \
-         FROM final_dies d LEFT JOIN firsts ON firsts.touch_key = d.touch_key{value_join} \
-         WHERE d.lot_id = {l} AND d.wafer_id IN ({w})",
-        l = lit(lot),
-        w = wlist.join(", ")
-    );
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    if let Some(t) = test {
-        let any = batches.iter().any(|b| b.column(7).null_count() < b.num_rows());
-        if !any {
-            return Err(not_found(format!("test {t:?} has no results on the chosen wafers of lot {lot:?}")));
-        }
-    }
-    // Dies by wafer.
-    let schema = wafermap::dies_schema();
-    let mut per: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-    for b in &batches {
-        let w = cast(b.column(0), &DataType::Utf8)?;
-        let w = w.as_string::<i32>();
-        let rest = RecordBatch::try_new(b.schema().project(&(1..10).collect::<Vec<_>>()).map(Arc::new)?, b.columns()[1..].to_vec())?;
-        let rest = conform(&rest, &schema)?;
-        for wid in chosen.iter() {
-            let mask: arrow::array::BooleanArray = (0..b.num_rows()).map(|i| Some(w.value(i) == wid)).collect();
-            let part = arrow::compute::filter_record_batch(&rest, &mask)?;
-            if part.num_rows() > 0 {
-                per.entry(wid.clone()).or_default().push(part);
+            let sql = format!(
+                "SELECT r.file_id, r.part_seq, CAST(r.result AS DOUBLE) AS value, CAST(r.lo_limit AS DOUBLE) AS lo, CAST(r.hi_limit AS DOUBLE) AS hi \
+                 FROM results r WHERE r.lot_id = {l} AND {cond} AND r.part_seq IS NOT NULL",
+                l = lit(lot)
+            );
+            let v = rows(ctx, &sql, &wafermap::values_schema()).await?;
+            if v.iter().all(|b| b.num_rows() == b.column(2).null_count()) {
+                return Err(not_found(format!("test {t:?} has no results in lot {lot:?}")));
             }
+            v
         }
-    }
+        None => Vec::new(),
+    };
+    let per = wafermap::deciding_touches(&touches, &values)?;
     let mut maps = Vec::new();
     for w in &chosen {
         let g = geometry(ctx, lot, w).await?;
-        maps.push(wafermap::wafer_map(lot, w, g, per.get(w).map(|v| v.as_slice()).unwrap_or(&[]), &names_known));
+        maps.push(wafermap::wafer_map(lot, w, g, per.get(w).map(std::slice::from_ref).unwrap_or(&[]), &names_known));
     }
     Ok(maps)
 }
