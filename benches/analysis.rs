@@ -20,7 +20,8 @@ use yieldlake::report::g85::write_g85;
 use yieldlake::report::png::svg_to_png;
 use yieldlake::report::wafermap::{MapKind, draw_wafer};
 
-/// DuckDB's yield and bins: the same counts as `answers::yields` (units keyed as ours).
+/// DuckDB's yield, bins and tester-summary checks: the same counts as `answers::yields`
+/// (units keyed as ours, and the PRR counts next to WRR, HBR/SBR and PCR).
 const DUCK_YIELD: &str = "
 WITH f AS (SELECT *, row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id) AS file_ord FROM files),
 t AS (SELECT p.lot_id || '/' || coalesce(p.wafer_id, '') AS grp, p.lot_id || '|' || CASE WHEN f.stage = 'wafer_sort' THEN '' ELSE f.insertion END AS scope,
@@ -32,8 +33,29 @@ y AS (SELECT grp, count(*) AS units, count_if(first_pf = 'pass') AS first_pass, 
       count_if(first_pf = 'fail' AND last_pf = 'pass') AS recovered, count_if(k LIKE 'w:%') AS dies FROM u GROUP BY grp),
 tc AS (SELECT grp, count(*) AS touches, count_if(pass_fail = 'pass') AS tp, count_if(pass_fail = 'fail') AS tf FROM t GROUP BY grp),
 bt AS (SELECT grp, 'H' AS ty, hard_bin AS bin, count(*) AS n FROM t GROUP BY ALL UNION ALL SELECT grp, 'S', soft_bin, count(*) FROM t GROUP BY ALL),
-bf AS (SELECT grp, 'H' AS ty, hb AS bin, count(*) AS n FROM u GROUP BY ALL UNION ALL SELECT grp, 'S', sb, count(*) FROM u GROUP BY ALL)
-SELECT (SELECT count(*) FROM y JOIN tc USING (grp)) + (SELECT count(*) FROM bt FULL JOIN bf USING (grp, ty, bin))";
+bf AS (SELECT grp, 'H' AS ty, hb AS bin, count(*) AS n FROM u GROUP BY ALL UNION ALL SELECT grp, 'S', sb, count(*) FROM u GROUP BY ALL),
+pr AS (SELECT file_id, wafer_id, 'head ' || coalesce(CAST(head_num AS VARCHAR), '?') || ' site ' || coalesce(CAST(site_num AS VARCHAR), '?') AS site,
+       pass_fail = 'pass' AS good, 'bin ' || coalesce(CAST(hard_bin AS VARCHAR), 'none') AS hb, 'bin ' || coalesce(CAST(soft_bin AS VARCHAR), 'none') AS sb FROM parts),
+d AS (SELECT file_id, 'WRR' AS rec, 'wafer ' || wafer_id AS scope, 'part_cnt' AS field, count(*) AS n FROM pr WHERE wafer_id IS NOT NULL GROUP BY ALL
+      UNION ALL SELECT file_id, 'WRR', 'wafer ' || wafer_id, 'good_cnt', count_if(good) FROM pr WHERE wafer_id IS NOT NULL GROUP BY ALL
+      UNION ALL SELECT file_id, 'HBR', 'overall', hb, count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'HBR', site, hb, count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'SBR', 'overall', sb, count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'SBR', site, sb, count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'PCR', 'overall', 'part_cnt', count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'PCR', 'overall', 'good_cnt', count_if(good) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'PCR', site, 'part_cnt', count(*) FROM pr GROUP BY ALL
+      UNION ALL SELECT file_id, 'PCR', site, 'good_cnt', count_if(good) FROM pr GROUP BY ALL),
+c AS (SELECT file_id, 'WRR' AS rec, 'wafer ' || wafer_id AS scope, 'part_cnt' AS field, part_cnt AS n FROM wafers WHERE part_cnt IS NOT NULL
+      UNION ALL SELECT file_id, 'WRR', 'wafer ' || wafer_id, 'good_cnt', good_cnt FROM wafers WHERE good_cnt IS NOT NULL
+      UNION ALL SELECT file_id, CASE WHEN bin_type = 'H' THEN 'HBR' ELSE 'SBR' END,
+        CASE WHEN overall THEN 'overall' ELSE 'head ' || coalesce(CAST(head_num AS VARCHAR), '?') || ' site ' || coalesce(CAST(site_num AS VARCHAR), '?') END,
+        'bin ' || CAST(bin_num AS VARCHAR), bin_count FROM bins WHERE bin_count IS NOT NULL
+      UNION ALL SELECT file_id, 'PCR', CASE WHEN CAST(json_extract(fields, '$.HEAD_NUM') AS INT) = 255 THEN 'overall'
+        ELSE 'head ' || CAST(json_extract(fields, '$.HEAD_NUM') AS VARCHAR) || ' site ' || CAST(json_extract(fields, '$.SITE_NUM') AS VARCHAR) END,
+        'part_cnt', CAST(json_extract(fields, '$.PART_CNT') AS BIGINT) FROM other_records WHERE rec_type = 'PCR')
+SELECT (SELECT count(*) FROM y JOIN tc USING (grp)) + (SELECT count(*) FROM bt FULL JOIN bf USING (grp, ty, bin))
+     + (SELECT count(*) FROM c FULL JOIN d USING (file_id, rec, scope, field))";
 
 /// DuckDB's parametric statistics per lot and test: the same numbers as `stats`.
 const DUCK_STATS: &str = "
@@ -52,7 +74,7 @@ SELECT count(*), sum((q[6] - q[4]) / 1.35), sum(least(hi - mean, mean - lo) / (3
 
 fn duck(lake: &std::path::Path, sql: &str, runs: usize) -> Option<f64> {
     let script = "import duckdb, sys, time\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar = false')\nlake = sys.argv[1]\n\
-for t in ['parts', 'results', 'files']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n\
+for t in ['parts', 'results', 'files', 'wafers', 'bins', 'other_records']:\n    con.execute(f\"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/{t}/**/*.parquet', hive_partitioning = true)\")\n\
 best = 1e9\nfor _ in range(int(sys.argv[3])):\n    t = time.perf_counter(); con.execute(sys.argv[2]).fetchall(); best = min(best, time.perf_counter() - t)\nprint(best)\n";
     let o = std::process::Command::new(common::python()).args(["-c", script]).arg(lake).arg(sql).arg(runs.to_string()).output().ok()?;
     if !o.status.success() {
@@ -96,6 +118,12 @@ fn main() {
             match duck(&lake, sql, runs) {
                 Some(d) => println!("{name:<44} {ours:>9.3}s {d:>9.3}s {:>7.2}x  (peer: DuckDB, same numbers; target <= 1.2)", ours / d),
                 None => println!("{name:<44} {ours:>9.3}s {:>10}", "n/a"),
+            }
+            if name.starts_with("yield") {
+                let checks = best(runs, || {
+                    rt.block_on(answers::summary_checks(&ctx, None)).unwrap();
+                });
+                println!("{:<44} {checks:>9.3}s {:>10}", "  of which the summary checks", "");
             }
         }
     }

@@ -397,53 +397,54 @@ pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bi
         None => Vec::new(),
     };
     let per = wafermap::deciding_touches(&touches, &values)?;
+    let mut geoms = geometry(ctx, lot).await?;
     let mut maps = Vec::new();
     for w in &chosen {
-        let g = geometry(ctx, lot, w).await?;
+        let g = geoms.remove(w).unwrap_or_default();
         maps.push(wafermap::wafer_map(lot, w, g, per.get(w).map(std::slice::from_ref).unwrap_or(&[]), &names_known));
     }
     Ok(maps)
 }
 
-/// The wafer's WCR fields (from the first file that tested it).
-async fn geometry(ctx: &SessionContext, lot: &str, wafer: &str) -> Result<WaferGeometry> {
+/// Each wafer's WCR fields (from the first file that tested it), in one query.
+async fn geometry(ctx: &SessionContext, lot: &str) -> Result<HashMap<String, WaferGeometry>> {
     let sql = format!(
-        "SELECT CAST(wafer_size AS DOUBLE), CAST(die_width AS DOUBLE), CAST(die_height AS DOUBLE), wf_units, wf_flat, center_x, center_y, pos_x, pos_y \
-         FROM wafers WHERE lot_id = {} AND wafer_id = {} LIMIT 1",
-        lit(lot),
-        lit(wafer)
+        "SELECT wafer_id, CAST(wafer_size AS DOUBLE), CAST(die_width AS DOUBLE), CAST(die_height AS DOUBLE), wf_units, wf_flat, center_x, center_y, pos_x, pos_y \
+         FROM wafers WHERE lot_id = {} ORDER BY start_t ASC NULLS LAST, file_id",
+        lit(lot)
     );
-    let mut g = WaferGeometry::default();
+    let mut out = HashMap::new();
     for b in ctx.sql(&sql).await?.collect().await? {
-        if b.num_rows() == 0 {
-            continue;
+        let s = |i: usize| -> Result<arrow::array::ArrayRef> { Ok(cast(b.column(i), &DataType::Utf8)?) };
+        let (wid, units, flat, px, py) = (s(0)?, s(4)?, s(5)?, s(8)?, s(9)?);
+        for r in 0..b.num_rows() {
+            let str_at = |a: &arrow::array::ArrayRef| -> Option<String> {
+                let a = a.as_string::<i32>();
+                (a.is_valid(r) && !a.value(r).trim().is_empty()).then(|| a.value(r).trim().to_string())
+            };
+            let f = |i: usize| -> Option<f64> {
+                let c = b.column(i).as_primitive::<Float64Type>();
+                (c.is_valid(r) && c.value(r) > 0.0).then(|| c.value(r))
+            };
+            let i16c = |i: usize| -> Option<i16> {
+                let c = b.column(i).as_primitive::<Int16Type>();
+                c.is_valid(r).then(|| c.value(r))
+            };
+            let ch = |v: Option<String>, ok: &[char]| v.and_then(|s| s.chars().next()).map(|c| c.to_ascii_uppercase()).filter(|c| ok.contains(c));
+            // The id as written (an empty WAFER_ID is still a wafer).
+            let w = if wid.is_valid(r) { wid.as_string::<i32>().value(r).to_string() } else { String::new() };
+            out.entry(w).or_insert(WaferGeometry {
+                wafer_size: f(1),
+                die_width: f(2),
+                die_height: f(3),
+                units: str_at(&units),
+                flat: ch(str_at(&flat), &['U', 'D', 'L', 'R']),
+                center_x: i16c(6),
+                center_y: i16c(7),
+                pos_x: ch(str_at(&px), &['L', 'R']),
+                pos_y: ch(str_at(&py), &['U', 'D']),
+            });
         }
-        let f = |i: usize| -> Option<f64> {
-            let c = b.column(i).as_primitive::<Float64Type>();
-            (c.is_valid(0) && c.value(0) > 0.0).then(|| c.value(0))
-        };
-        let s = |i: usize| -> Result<Option<String>> {
-            let c = cast(b.column(i), &DataType::Utf8)?;
-            let c = c.as_string::<i32>();
-            Ok((c.is_valid(0) && !c.value(0).trim().is_empty()).then(|| c.value(0).trim().to_string()))
-        };
-        let i16c = |i: usize| -> Option<i16> {
-            let c = b.column(i).as_primitive::<Int16Type>();
-            c.is_valid(0).then(|| c.value(0))
-        };
-        let ch =
-            |v: Option<String>, ok: &[char]| v.and_then(|s| s.chars().next()).map(|c| c.to_ascii_uppercase()).filter(|c| ok.contains(c));
-        g = WaferGeometry {
-            wafer_size: f(0),
-            die_width: f(1),
-            die_height: f(2),
-            units: s(3)?,
-            flat: ch(s(4)?, &['U', 'D', 'L', 'R']),
-            center_x: i16c(5),
-            center_y: i16c(6),
-            pos_x: ch(s(7)?, &['L', 'R']),
-            pos_y: ch(s(8)?, &['U', 'D']),
-        };
     }
-    Ok(g)
+    Ok(out)
 }
