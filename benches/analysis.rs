@@ -161,6 +161,10 @@ fn main() {
             ours / read,
             cpu.map(|c| format!("{c:.2} s")).unwrap_or("n/a".into())
         );
-        println!("{:<44} {data:>9.3}s {read:>9.3}s {:>7.2}x  (the maps' data: final and first touches of every die)", "  of which the dies from the lake", data / read);
+        println!(
+            "{:<44} {data:>9.3}s {read:>9.3}s {:>7.2}x  (the maps' data: final and first touches of every die)",
+            "  of which the dies from the lake",
+            data / read
+        );
     }
 }

@@ -64,8 +64,11 @@ pub fn summary_checks(claims: &[RecordBatch], prrs: &[RecordBatch]) -> Result<Re
     let kinds: BTreeSet<(String, String, bool)> = claimed.keys().map(|(f, r, s, _)| (f.clone(), r.clone(), s == "overall")).collect();
     // Counts keyed by borrowed values first (one hash per PRR and kind), then named.
     let mut wrr: HashMap<(&str, &str), (u64, u64)> = HashMap::new();
-    let mut bins: HashMap<(&str, Option<u8>, Option<u8>, char, Option<u16>), u64> = HashMap::new();
-    let mut pcr: HashMap<(&str, Option<u8>, Option<u8>), (u64, u64)> = HashMap::new();
+    // (file, head, site, bin type, bin) and (file, head, site).
+    type BinKey<'a> = (&'a str, Option<u8>, Option<u8>, char, Option<u16>);
+    type SiteKey<'a> = (&'a str, Option<u8>, Option<u8>);
+    let mut bins: HashMap<BinKey, u64> = HashMap::new();
+    let mut pcr: HashMap<SiteKey, (u64, u64)> = HashMap::new();
     for b in prrs {
         let file = b.column(0).as_string::<i32>();
         let wafer = b.column(1).as_string::<i32>();

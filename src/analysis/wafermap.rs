@@ -234,7 +234,10 @@ pub fn values_schema() -> SchemaRef {
 /// and the value of one test on the deciding touch: one batch per wafer, in
 /// [`dies_schema`]. A touch without a die key (no usable X/Y) is its own die, so that
 /// the map can say it was not placed.
-pub fn deciding_touches(touches: &[RecordBatch], values: &[RecordBatch]) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
+pub fn deciding_touches(
+    touches: &[RecordBatch],
+    values: &[RecordBatch],
+) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
     use arrow::array::{BooleanArray, Float64Array, Int16Array, UInt16Array};
     use arrow::datatypes::UInt32Type;
     #[derive(Clone, Copy)]
@@ -266,7 +269,11 @@ pub fn deciding_touches(touches: &[RecordBatch], values: &[RecordBatch]) -> Resu
                 bin: bin.is_valid(i).then(|| bin.value(i)),
                 passed: pass.is_valid(i).then(|| pass.value(i)),
             };
-            let k = if key.is_valid(i) && key.value(i).starts_with("w:") { (w.value(i), key.value(i), 0, 0) } else { (w.value(i), file.value(i), t.ord.0, t.ord.1 + 1) };
+            let k = if key.is_valid(i) && key.value(i).starts_with("w:") {
+                (w.value(i), key.value(i), 0, 0)
+            } else {
+                (w.value(i), file.value(i), t.ord.0, t.ord.1 + 1)
+            };
             dies.entry(k)
                 .and_modify(|(first, last)| {
                     if t.ord < first.ord {
@@ -279,7 +286,9 @@ pub fn deciding_touches(touches: &[RecordBatch], values: &[RecordBatch]) -> Resu
                 .or_insert((t, t));
         }
     }
-    let mut vals: HashMap<(&str, u32), (Option<f64>, Option<f64>, Option<f64>)> = HashMap::new();
+    // (file, part_seq) -> (value, lo, hi)
+    type Value = (Option<f64>, Option<f64>, Option<f64>);
+    let mut vals: HashMap<(&str, u32), Value> = HashMap::new();
     for b in values {
         let file = b.column(0).as_string::<i32>();
         let seq = b.column(1).as_primitive::<UInt32Type>();
@@ -298,7 +307,7 @@ pub fn deciding_touches(touches: &[RecordBatch], values: &[RecordBatch]) -> Resu
     let mut out = BTreeMap::new();
     for (w, mut v) in per {
         v.sort_by_key(|(_, l)| (l.y, l.x, l.ord));
-        let val = |l: &T| vals.get(&(l.file, l.ord.1)).copied().unwrap_or((None, None, None));
+        let val = |l: &T| -> Value { vals.get(&(l.file, l.ord.1)).copied().unwrap_or((None, None, None)) };
         let cols: Vec<arrow::array::ArrayRef> = vec![
             std::sync::Arc::new(v.iter().map(|(_, l)| l.x).collect::<Int16Array>()),
             std::sync::Arc::new(v.iter().map(|(_, l)| l.y).collect::<Int16Array>()),

@@ -164,10 +164,14 @@ pub async fn yields(ctx: &SessionContext, by: By, lot: Option<&str>) -> Result<Y
         grp = by.expr(),
         lot = lot_filter("p.lot_id", lot)
     );
+    // The summary checks read other rows and count on their own: they run on another
+    // worker while the yields are counted here.
+    let (ctx2, lot2) = (ctx.clone(), lot.map(str::to_string));
+    let checks = tokio::spawn(async move { summary_checks(&ctx2, lot2.as_deref()).await });
     let touches = rows(ctx, &sql, &yields::touches_schema()).await?;
     let names = bin_names(ctx, lot).await?;
     let tables = yields::yields(&touches, &names)?;
-    let checks = summary_checks(ctx, lot).await?;
+    let checks = checks.await.map_err(|e| DataFusionError::External(Box::new(e)))??;
     Ok(YieldAnswer { tables, checks })
 }
 
@@ -430,7 +434,9 @@ async fn geometry(ctx: &SessionContext, lot: &str) -> Result<HashMap<String, Waf
                 let c = b.column(i).as_primitive::<Int16Type>();
                 c.is_valid(r).then(|| c.value(r))
             };
-            let ch = |v: Option<String>, ok: &[char]| v.and_then(|s| s.chars().next()).map(|c| c.to_ascii_uppercase()).filter(|c| ok.contains(c));
+            let ch = |v: Option<String>, ok: &[char]| {
+                v.and_then(|s| s.chars().next()).map(|c| c.to_ascii_uppercase()).filter(|c| ok.contains(c))
+            };
             // The id as written (an empty WAFER_ID is still a wafer).
             let w = if wid.is_valid(r) { wid.as_string::<i32>().value(r).to_string() } else { String::new() };
             out.entry(w).or_insert(WaferGeometry {
