@@ -29,27 +29,7 @@ pub fn query_lake() -> PathBuf {
         let wafers = (want_m as f64 / 35.0).ceil() as u32;
         println!("building a lake of >= {want_m} M results: {wafers} wafers of ~1 GB ...");
         let t = Instant::now();
-        let rep = generate(
-            &GenOptions {
-                profile: Profile::AutoIcWs,
-                out: input.clone(),
-                lots: 1,
-                wafers,
-                seed: 77,
-                scale: 270.0,
-                order: ByteOrder::Little,
-                compression: Compression::None,
-                sites: None,
-                tests: None,
-            },
-            |_| {},
-        )
-        .unwrap();
-        let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
-        let lk = Lake::open_for_write(&lake).unwrap();
-        let r = job::ingest(&lk, &files, &IngestConfig { threads: 2, ..Default::default() }, &|_, _| {});
-        assert_eq!(r.ingested, files.len());
-        drop(lk);
+        build(&lake, &input, wafers, 77, 270.0, None);
         let _ = std::fs::remove_dir_all(&input);
         println!("built in {:.0} s", t.elapsed().as_secs_f64());
     }
@@ -67,30 +47,34 @@ pub fn small_lake(name: &str, wafers: u32, scale: f64, tests: u32) -> PathBuf {
     let _ = std::fs::remove_dir_all(&lake);
     let input = root.join(format!("{name}-input"));
     let _ = std::fs::remove_dir_all(&input);
+    build(&lake, &input, wafers, 78, scale, Some(tests));
+    let _ = std::fs::remove_dir_all(&input);
+    std::fs::write(&marker, b"").unwrap();
+    lake
+}
+
+/// Generates one wafer-sort lot into `input` and ingests it into `lake` on two threads.
+fn build(lake: &std::path::Path, input: &std::path::Path, wafers: u32, seed: u64, scale: f64, tests: Option<u32>) {
     let rep = generate(
         &GenOptions {
             profile: Profile::AutoIcWs,
-            out: input.clone(),
+            out: input.to_path_buf(),
             lots: 1,
             wafers,
-            seed: 78,
+            seed,
             scale,
             order: ByteOrder::Little,
             compression: Compression::None,
             sites: None,
-            tests: Some(tests),
+            tests,
         },
         |_| {},
     )
     .unwrap();
     let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
-    let lk = Lake::open_for_write(&lake).unwrap();
+    let lk = Lake::open_for_write(lake).unwrap();
     let r = job::ingest(&lk, &files, &IngestConfig { threads: 2, ..Default::default() }, &|_, _| {});
     assert_eq!(r.ingested, files.len());
-    drop(lk);
-    let _ = std::fs::remove_dir_all(&input);
-    std::fs::write(&marker, b"").unwrap();
-    lake
 }
 
 /// The Python with DuckDB (PYTHON, else the repo's .venv).
