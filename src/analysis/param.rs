@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef, UInt32Ty
 use arrow::error::ArrowError;
 use rayon::prelude::*;
 
-use super::stats::{cpk_value, quantile_type7};
+use super::stats::{cpk_value, quantile_type7, robust_sigma_sorted};
 
 /// Columns of the result input, in this order.
 pub fn results_schema() -> SchemaRef {
@@ -265,7 +265,7 @@ impl Row {
         for (o, (p, _)) in quantiles.iter_mut().zip(QUANTILES) {
             *o = q(p);
         }
-        let robust_sigma = q(0.75).zip(q(0.25)).map(|(a, b)| (a - b) / 1.35);
+        let robust_sigma = robust_sigma_sorted(&sorted);
         let (lo, hi) = (a.lo.map(f64::from), a.hi.map(f64::from));
         let idx = |m: Option<f64>, s: Option<f64>| m.zip(s).and_then(|(m, s)| cpk_value(m, s, lo, hi));
         Row {

@@ -29,5 +29,11 @@ pub fn quantile_type7(sorted: &[f64], p: f64) -> Option<f64> {
 /// (Q3 - Q1) / 1.35 with type-7 quantiles; NaN and NULL inputs are ignored.
 pub fn robust_sigma(values: &mut [f64]) -> Option<f64> {
     values.sort_by(|a, b| a.total_cmp(b));
-    Some((quantile_type7(values, 0.75)? - quantile_type7(values, 0.25)?) / 1.35)
+    robust_sigma_sorted(values)
+}
+
+/// [`robust_sigma`] of values already sorted ascending (callers that also need other
+/// quantiles sort once).
+pub fn robust_sigma_sorted(sorted: &[f64]) -> Option<f64> {
+    Some((quantile_type7(sorted, 0.75)? - quantile_type7(sorted, 0.25)?) / 1.35)
 }

@@ -1,7 +1,7 @@
 //! Wafer maps drawn as SVG: bin maps, parametric heat maps, stacked fail-rate maps and
 //! retest maps. One drawing per map; the PNG is rendered from the same SVG text.
 
-use crate::analysis::stats::quantile_type7;
+use crate::analysis::stats::{quantile_type7, robust_sigma_sorted};
 use crate::analysis::wafermap::{StackedDie, WaferGeometry, WaferMap};
 
 use super::svg::Svg;
@@ -217,7 +217,7 @@ pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Opt
             let mut vals: Vec<f64> = map.dies.iter().filter_map(|d| d.value).collect();
             vals.sort_by(|a, b| a.total_cmp(b));
             let med = quantile_type7(&vals, 0.5).unwrap_or(0.0);
-            let rs = quantile_type7(&vals, 0.75).zip(quantile_type7(&vals, 0.25)).map(|(a, b)| (a - b) / 1.35).unwrap_or(0.0);
+            let rs = robust_sigma_sorted(&vals).unwrap_or(0.0);
             let half = if rs > 0.0 { 4.0 * rs } else { vals.iter().map(|v| (v - med).abs()).fold(0.0, f64::max).max(1e-30) };
             let idx = |v: f64| ((((v - med) / half).clamp(-1.0, 1.0) + 1.0) / 2.0 * 10.0).round() as usize;
             for d in &map.dies {
