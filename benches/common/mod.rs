@@ -67,6 +67,7 @@ fn build(lake: &std::path::Path, input: &std::path::Path, wafers: u32, seed: u64
             compression: Compression::None,
             sites: None,
             tests,
+            history: false,
         },
         |_| {},
     )

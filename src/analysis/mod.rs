@@ -3,8 +3,10 @@
 //! reports and the server all call these; nothing here knows SQL, files or reports.
 
 pub mod param;
+pub mod pat;
 pub mod sites;
 pub mod stats;
 pub mod summaries;
+pub mod syl;
 pub mod wafermap;
 pub mod yields;

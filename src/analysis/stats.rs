@@ -15,15 +15,46 @@ pub fn cpk_value(mean: f64, sd: f64, lo: Option<f64>, hi: Option<f64>) -> Option
     }
 }
 
-/// Quantile by linear interpolation between order statistics (Hyndman & Fan type 7,
-/// the default of R, NumPy and Excel's QUANTILE.INC): h = (n - 1) p.
-pub fn quantile_type7(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
+/// Which sample quantile definition (Hyndman & Fan 1996) a screen uses. PAT limits depend
+/// on it at the third digit, so limits files record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantileRule {
+    /// Hazen, numpy `method="hazen"`.
+    Type5,
+    /// Weibull / Minitab, numpy `method="weibull"`.
+    Type6,
+    /// Linear between order statistics: R's, numpy's and Excel QUANTILE.INC's default.
+    #[default]
+    Type7,
+    /// Median-unbiased, numpy `method="median_unbiased"`.
+    Type8,
+}
+
+/// The p-quantile of sorted values under `rule`: with m the rule's offset, h = n p + m
+/// (1-based), interpolating between the order statistics around h and clamping to the
+/// sample's ends.
+pub fn quantile(sorted: &[f64], p: f64, rule: QuantileRule) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
         return None;
     }
-    let h = (sorted.len() - 1) as f64 * p;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (h - lo as f64))
+    let nf = n as f64;
+    let h = match rule {
+        QuantileRule::Type5 => nf * p + 0.5,
+        QuantileRule::Type6 => (nf + 1.0) * p,
+        QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
+        QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
+    }
+    .clamp(1.0, nf);
+    let j = h.floor();
+    let (lo, hi) = (j as usize - 1, (j as usize).min(n - 1));
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (h - j))
+}
+
+/// Quantile by linear interpolation between order statistics (type 7).
+pub fn quantile_type7(sorted: &[f64], p: f64) -> Option<f64> {
+    quantile(sorted, p, QuantileRule::Type7)
 }
 
 /// (Q3 - Q1) / 1.35 with type-7 quantiles; NaN and NULL inputs are ignored.

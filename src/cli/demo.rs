@@ -107,6 +107,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         compression: Compression::None,
         sites: None,
         tests: None,
+        history: false,
     };
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;

@@ -41,6 +41,10 @@ pub struct GenerateArgs {
     /// Parametric tests for wafer sort (30-200 is realistic).
     #[arg(long)]
     tests: Option<u32>,
+    /// Wafer sort: a product history for SYL/SBL, with two abnormal lots (the 9th has low
+    /// yield, the 11th an excess of hard bin 3) named in the truth. Needs --lots 12 or more.
+    #[arg(long)]
+    history: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -70,6 +74,9 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
     {
         bail!("--sites must be 1, 2, 4, 8 or 16");
     }
+    if a.history && (a.lots < 12 || a.profile != Profile::AutoIcWs) {
+        bail!("--history writes a wafer-sort product history: it needs --profile auto-ic-ws and --lots 12 or more");
+    }
     if a.tests.is_some_and(|t| t == 0 || t > 2000) {
         bail!("--tests must be 1..=2000");
     }
@@ -93,6 +100,7 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
         },
         sites: a.sites,
         tests: a.tests,
+        history: a.history,
     };
     let quiet = a.quiet;
     let pb = if quiet { None } else { super::output::progress_bar(None, "generating") };

@@ -8,9 +8,11 @@ mod generate;
 mod info;
 mod ingest;
 mod output;
+mod pat;
 mod schemas;
 mod sql;
 mod stats;
+mod syl;
 mod tables;
 mod wafermap;
 mod yields;
@@ -55,6 +57,10 @@ enum Cmd {
     Stats(stats::StatsArgs),
     /// Wafer maps (SVG, PNG) and SEMI G85 files.
     Wafermap(wafermap::WafermapArgs),
+    /// Outlier screens (AEC-Q001): static and dynamic PAT, GDBN, NNR, Z-PAT; `pat limits` writes static limits
+    Pat(pat::PatArgs),
+    /// Statistical yield and bin limits (AEC-Q002) over a product's lots: normal, review or hold
+    Syl(syl::SylArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -93,6 +99,8 @@ pub fn main() -> ExitCode {
         Cmd::Yield(a) => yields::run(a),
         Cmd::Stats(a) => stats::run(a),
         Cmd::Wafermap(a) => wafermap::run(a),
+        Cmd::Pat(a) => pat::run(a),
+        Cmd::Syl(a) => syl::run(a),
     };
     match res {
         Ok(code) => code,

@@ -57,7 +57,7 @@ pub fn ft_parts(o: &GenOptions, lot_id: &str) -> Vec<Trace> {
     let mut parts = Vec::new();
     'w: for w in 0..o.wafers {
         let mut rng = Rng::for_stream(o.seed, &format!("ws-plan-{lot_id}"), w as u64);
-        let (dies, _, _) = plan_wafer(&mut rng, &g, &tests);
+        let (dies, _, _) = plan_wafer(&mut rng, &g, &tests, None);
         for d in dies.iter().filter(|d| d.final_pass()) {
             parts.push(Trace {
                 serial: format!("{lot_id}-{:06}", parts.len() + 1),

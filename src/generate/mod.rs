@@ -60,12 +60,23 @@ pub struct GenOptions {
     pub compression: Compression,
     pub sites: Option<u8>,
     pub tests: Option<u32>,
+    /// A product history for SYL/SBL: the 9th lot has low yield and the 11th an excess of
+    /// hard bin 3, recorded in the truth as `lot_anomaly` (wafer sort; needs 12 lots).
+    pub history: bool,
 }
 
 impl GenOptions {
     /// Dies per wafer: about 3,000 at scale 1.
     pub fn dies_per_wafer(&self) -> u32 {
         ((3000.0 * self.scale).round() as u32).max(12)
+    }
+    /// The abnormal lots of a `history` run.
+    pub fn lot_anomaly(&self, lot: u32) -> Option<wafer::LotAnomaly> {
+        match (self.history, lot) {
+            (true, 8) => Some(wafer::LotAnomaly::LowYield),
+            (true, 10) => Some(wafer::LotAnomaly::ExcessBin),
+            _ => None,
+        }
     }
     pub fn lot_id(&self, lot: u32) -> String {
         format!("YL{}-{:02}", self.seed, lot + 1)

@@ -54,6 +54,16 @@ pub fn soft_bins() -> BinNames {
     .collect()
 }
 
+/// A lot made abnormal on purpose, for SYL/SBL (AEC-Q002).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LotAnomaly {
+    /// Random parametric fails (hard bin 2) at 25 % instead of 1.5 %.
+    LowYield,
+    /// 8 % of otherwise good dies fail IDDQ (hard bin 3) at random positions.
+    ExcessBin,
+}
+
 /// One die of a planned wafer.
 #[derive(Clone, Debug)]
 pub struct DiePlan {
@@ -203,10 +213,17 @@ pub struct WaferTruth {
     pub offset_site: u8,
     pub offset_test_num: u32,
     pub offset_sigma: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot_anomaly: Option<LotAnomaly>,
 }
 
 /// Decides every die's fate. Values are drawn later, while writing, from another stream.
-pub fn plan_wafer(rng: &mut Rng, g: &Geometry, tests: &[TestDef]) -> (Vec<DiePlan>, Option<[f64; 3]>, Option<[f64; 4]>) {
+pub fn plan_wafer(
+    rng: &mut Rng,
+    g: &Geometry,
+    tests: &[TestDef],
+    anomaly: Option<LotAnomaly>,
+) -> (Vec<DiePlan>, Option<[f64; 3]>, Option<[f64; 4]>) {
     let ring = g.usable_r - 1.2 * g.die_w.max(g.die_h);
     let p_edge = rng.range(0.3, 0.7);
     let cluster = rng.chance(0.7).then(|| {
@@ -234,7 +251,9 @@ pub fn plan_wafer(rng: &mut Rng, g: &Geometry, tests: &[TestDef]) -> (Vec<DiePla
                 Some(FailMode::CentreCluster)
             } else if in_scratch && rng.chance(0.9) {
                 Some(FailMode::Scratch)
-            } else if rng.chance(0.015) {
+            } else if anomaly == Some(LotAnomaly::ExcessBin) && rng.chance(0.08) {
+                Some(FailMode::CentreCluster)
+            } else if rng.chance(if anomaly == Some(LotAnomaly::LowYield) { 0.25 } else { 0.015 }) {
                 Some(FailMode::Random)
             } else {
                 None
@@ -330,7 +349,7 @@ pub fn write_wafer(job: &WaferJob<'_>, dir: &std::path::Path) -> io::Result<(Gen
     let diameter = if o.dies_per_wafer() > 2500 { 300.0 } else { 200.0 };
     let g = geometry(diameter, o.dies_per_wafer(), sites);
     let mut plan_rng = Rng::for_stream(o.seed, &format!("ws-plan-{}", job.lot_id), job.wafer as u64);
-    let (dies, cluster, scratch) = plan_wafer(&mut plan_rng, &g, &tests);
+    let (dies, cluster, scratch) = plan_wafer(&mut plan_rng, &g, &tests, o.lot_anomaly(job.lot));
     let offset_site = 1 + Rng::for_stream(o.seed, &format!("ws-site-{}", job.lot_id), 0).below(sites as u64) as u8;
     let mut vr = Rng::for_stream(o.seed, &format!("ws-values-{}", job.lot_id), job.wafer as u64);
     let wafer_id = format!("{}-W{:02}", job.lot_id, job.wafer + 1);
@@ -555,6 +574,7 @@ pub fn write_wafer(job: &WaferJob<'_>, dir: &std::path::Path) -> io::Result<(Gen
         offset_site,
         offset_test_num: tests[SITE_OFFSET_TEST.min(tests.len() - 1)].num,
         offset_sigma: SITE_OFFSET_SIGMA,
+        lot_anomaly: o.lot_anomaly(job.lot),
     };
     Ok((Generated { path, bytes, records, truth_path: None }, truth))
 }

@@ -19,6 +19,7 @@
 //! crash leaves at most unreferenced files, which the next writer removes before it
 //! starts. The per-file job that drives a file through staging to commit is `job`.
 
+mod derived;
 mod layout;
 mod lock;
 mod manifest;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use derived::{DERIVED_TABLES, derived_files, write_derived};
 pub use layout::escape_lot;
 pub use lock::LakeLock;
 pub use manifest::{Manifest, ManifestEntry, QuarantineEntry};

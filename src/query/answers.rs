@@ -30,7 +30,7 @@ impl std::fmt::Display for NotFound {
 }
 impl std::error::Error for NotFound {}
 
-fn not_found(msg: String) -> DataFusionError {
+pub(crate) fn not_found(msg: String) -> DataFusionError {
     DataFusionError::External(Box::new(NotFound(msg)))
 }
 
@@ -74,17 +74,17 @@ pub fn lit(s: &str) -> String {
 }
 
 /// Rows of a query, each column cast to the type `analysis` expects.
-async fn rows(ctx: &SessionContext, sql: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+pub(crate) async fn rows(ctx: &SessionContext, sql: &str, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     let batches = ctx.sql(sql).await?.collect().await?;
     batches.iter().map(|b| conform(b, schema)).collect()
 }
 
-fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+pub(crate) fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let cols = schema.fields().iter().zip(b.columns()).map(|(f, c)| cast(c, f.data_type())).collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
-async fn one_column(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+pub(crate) async fn one_column(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for b in ctx.sql(sql).await?.collect().await? {
         let c = cast(b.column(0), &DataType::Utf8)?;
@@ -110,7 +110,7 @@ pub async fn check_lot(ctx: &SessionContext, lot: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn lot_filter(col: &str, lot: Option<&str>) -> String {
+pub(crate) fn lot_filter(col: &str, lot: Option<&str>) -> String {
     lot.map(|l| format!(" AND {col} = {}", lit(l))).unwrap_or_default()
 }
 
@@ -154,7 +154,7 @@ pub async fn insertion_chain(ctx: &SessionContext, lot: Option<&str>) -> Result<
     Ok(yields::insertion_chain(&rows)?)
 }
 
-const FILE_ORDER: &str = "SELECT *, CAST(row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id ASC) AS INT UNSIGNED) AS file_ord FROM files";
+pub(crate) const FILE_ORDER: &str = "SELECT *, CAST(row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id ASC) AS INT UNSIGNED) AS file_ord FROM files";
 
 pub async fn yields(ctx: &SessionContext, by: By, lot: Option<&str>) -> Result<YieldAnswer> {
     check_lot(ctx, lot).await?;

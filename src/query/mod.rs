@@ -8,6 +8,7 @@ pub mod functions;
 pub mod group_by;
 mod read_only;
 mod results_final;
+pub mod screens;
 mod session;
 pub mod table_functions;
 pub mod views;

@@ -15,7 +15,7 @@ use super::config::QueryConfig;
 use super::functions;
 use super::group_by::PartialGroupBy;
 use super::results_final::ResultsFinal;
-use super::views::VIEWS;
+use super::views::{DERIVED_VIEWS, VIEWS};
 use crate::lake::Manifest;
 use crate::table::schema;
 
@@ -42,6 +42,22 @@ pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
         let cfg = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
         ctx.register_table(t.name, Arc::new(ListingTable::try_new(cfg)?))?;
     }
+    // Derived tables (written by commands such as `pat`), empty until a command writes them.
+    for t in crate::lake::DERIVED_TABLES {
+        let schema = match *t {
+            "pat_outliers" => crate::analysis::pat::outliers_schema(),
+            _ => continue,
+        };
+        let files = crate::lake::derived_files(&root, t);
+        if files.is_empty() {
+            ctx.register_table(*t, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            continue;
+        }
+        let urls = files.iter().map(|f| ListingTableUrl::parse(f.to_string_lossy())).collect::<Result<Vec<_>>>()?;
+        let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let cfg = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
+        ctx.register_table(*t, Arc::new(ListingTable::try_new(cfg)?))?;
+    }
     for (name, _, sql) in VIEWS {
         if *name == "results_final" && !manifest.table_files("results").is_empty() {
             // Same rows as the SQL, joined by array lookup (see `results_final`).
@@ -54,6 +70,9 @@ pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
             ctx.register_table(*name, Arc::new(ResultsFinal::new(results, parts)))?;
             continue;
         }
+        ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?.collect().await?;
+    }
+    for (name, _, sql) in DERIVED_VIEWS {
         ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?.collect().await?;
     }
     functions::register(&ctx);

@@ -124,6 +124,7 @@ fn gen_ws(dir: &Path, seed: u64, wafers: u32, scale: f64) -> Vec<(PathBuf, Value
             compression: Compression::None,
             sites: Some(8),
             tests: Some(12),
+            history: false,
         },
         |_| {},
     )
@@ -396,6 +397,7 @@ fn final_test_insertions_and_their_chain() {
             compression: Compression::None,
             sites: None,
             tests: Some(10),
+            history: false,
         },
         |_| {},
     )

@@ -21,6 +21,7 @@ fn opts(out: &Path, profile: Profile, order: ByteOrder, c: Compression) -> GenOp
         compression: c,
         sites: None,
         tests: None,
+        history: false,
     }
 }
 

@@ -161,6 +161,7 @@ fn schemas_dir_matches_code_and_the_parquet_files() {
             compression: Compression::None,
             sites: None,
             tests: None,
+            history: false,
         },
         |_| {},
     )
@@ -202,6 +203,7 @@ pub(crate) fn small_ws(dir: &Path, seed: u64) -> Vec<PathBuf> {
             compression: Compression::None,
             sites: Some(4),
             tests: Some(30),
+            history: false,
         },
         |_| {},
     )
@@ -253,6 +255,7 @@ fn multi_site_results_belong_to_their_part_and_match_the_truth() {
             compression: Compression::Gzip,
             sites: Some(16),
             tests: Some(30),
+            history: false,
         },
         |_| {},
     )

@@ -30,6 +30,7 @@ fn crash_safety_under_kill_9() {
             compression: Compression::None,
             sites: None,
             tests: Some(30),
+            history: false,
         },
         |_| {},
     )
@@ -143,6 +144,7 @@ fn spilled_parts_equal_the_in_memory_path() {
             compression: Compression::None,
             sites: Some(4),
             tests: Some(10),
+            history: false,
         },
         |_| {},
     )
@@ -366,6 +368,7 @@ fn both_parquet_writers_give_the_same_rows() {
             compression: Compression::Gzip,
             sites: None,
             tests: None,
+            history: false,
         },
         |_| {},
     )

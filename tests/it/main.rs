@@ -13,6 +13,7 @@ mod lake_job;
 mod layers;
 mod resolver;
 mod roundtrip;
+mod screens;
 
 /// Every file below a directory (used by several modules).
 pub fn generate_walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {

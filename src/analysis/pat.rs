@@ -1,0 +1,914 @@
+//! Outlier screens of AEC-Q001 Rev-D: static and dynamic part average testing (PAT),
+//! good die in bad neighbourhood (GDBN), nearest-neighbour residual (NNR) and Z-PAT
+//! (positions failing across a lot's wafers), with the outlier table they produce, the
+//! bins after screening and the yield they cost. Static limits travel as a reviewable
+//! TOML file with a content hash.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int16Array, RecordBatch, StringArray, UInt16Array, UInt32Array};
+use arrow::datatypes::{DataType, Field, Float32Type, Int16Type, Schema, SchemaRef, UInt16Type, UInt32Type};
+use arrow::error::ArrowError;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::stats::{QuantileRule, quantile};
+use super::wafermap::{WaferMap, stacked};
+
+/// Settings of the PAT limit computation, recorded with every result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PatConfig {
+    /// Limits are centre ± k robust sigma (AEC-Q001: 6).
+    pub k: f64,
+    pub rule: QuantileRule,
+    /// A dynamic population smaller than this uses the static limits (or is not screened).
+    pub min_samples: usize,
+    /// Each side's sigma from its own half of the IQR, for skewed tests (see [`robust_limits`]).
+    pub asymmetric: bool,
+    /// The hard bin a screened part moves to.
+    pub pat_bin: u16,
+}
+
+impl Default for PatConfig {
+    fn default() -> Self {
+        PatConfig { k: 6.0, rule: QuantileRule::Type7, min_samples: 30, asymmetric: false, pat_bin: 99 }
+    }
+}
+
+/// How a population's spread was estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spread {
+    /// (Q3 - Q1) / 1.35 (or each half over 0.675 with asymmetric limits).
+    Robust,
+    /// The IQR was zero (a discrete or mostly constant test): the standard deviation. With
+    /// k = 6, Chebyshev bounds the share flagged at 1/36, so a wafer is never flagged whole.
+    StdDev,
+    /// Every value equal: no PAT limit beyond the test limits, so nothing is flagged.
+    Zero,
+}
+
+/// PAT limits of one test over one population; `None` is no limit on that side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub n: u64,
+    pub center: f64,
+    pub sigma_lo: f64,
+    pub sigma_hi: f64,
+    pub spread: Spread,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lo: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hi: Option<f64>,
+}
+
+impl Limits {
+    pub fn flags(&self, v: f64) -> bool {
+        self.lo.is_some_and(|l| v < l) || self.hi.is_some_and(|h| v > h)
+    }
+}
+
+/// Robust limits from sorted values: median ± k sigma, sigma = IQR / 1.35, clamped to the
+/// test limits `spec_lo`/`spec_hi` (a PAT limit is never wider than the test's). With
+/// `asymmetric`, sigma below the median is (Q2 - Q1) / 0.675 and above it (Q3 - Q2) / 0.675:
+/// for a normal population both equal IQR / 1.35, for a skewed one each tail gets its own.
+pub fn robust_limits(sorted: &[f64], cfg: &PatConfig, spec_lo: Option<f64>, spec_hi: Option<f64>) -> Option<Limits> {
+    let q = |p| quantile(sorted, p, cfg.rule);
+    let (q1, med, q3) = (q(0.25)?, q(0.5)?, q(0.75)?);
+    let (mut slo, mut shi) = if cfg.asymmetric { ((med - q1) / 0.675, (q3 - med) / 0.675) } else { ((q3 - q1) / 1.35, (q3 - q1) / 1.35) };
+    let mut spread = Spread::Robust;
+    if !(slo > 0.0 && shi > 0.0) {
+        let n = sorted.len() as f64;
+        let mean = sorted.iter().sum::<f64>() / n;
+        let sd = if n > 1.0 { (sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+        (slo, shi, spread) = if sd > 0.0 { (sd, sd, Spread::StdDev) } else { (0.0, 0.0, Spread::Zero) };
+    }
+    let (lo, hi) = if spread == Spread::Zero {
+        (spec_lo, spec_hi)
+    } else {
+        let (l, h) = (med - cfg.k * slo, med + cfg.k * shi);
+        (Some(spec_lo.map_or(l, |s| l.max(s))), Some(spec_hi.map_or(h, |s| h.min(s))))
+    };
+    Some(Limits { n: sorted.len() as u64, center: med, sigma_lo: slo, sigma_hi: shi, spread, lo, hi })
+}
+
+/// Columns of the parts input: each die's or part's deciding touch in the lot.
+pub fn parts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        // The dynamic population: the wafer at wafer sort, lot and insertion at final test.
+        Field::new("population", DataType::Utf8, false),
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("wafer_id", DataType::Utf8, true),
+        Field::new("x", DataType::Int16, true),
+        Field::new("y", DataType::Int16, true),
+        Field::new("part_id", DataType::Utf8, true),
+        Field::new("hard_bin", DataType::UInt16, true),
+        Field::new("soft_bin", DataType::UInt16, true),
+        Field::new("passed", DataType::Boolean, true),
+    ]))
+}
+
+/// Columns of the tests input: each file's parametric (PTR) tests.
+pub fn tests_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("test_key", DataType::UInt32, false),
+        Field::new("test_num", DataType::UInt32, false),
+        Field::new("test_name", DataType::Utf8, false),
+    ]))
+}
+
+/// Columns of the values input: results as the lake stores them.
+pub fn values_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("test_key", DataType::UInt32, false),
+        Field::new("result", DataType::Float32, true),
+        Field::new("lo_limit", DataType::Float32, true),
+        Field::new("hi_limit", DataType::Float32, true),
+    ]))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    pub file_id: String,
+    pub part_seq: u32,
+    pub population: u32,
+    pub lot_id: String,
+    pub wafer_id: Option<String>,
+    pub x: Option<i16>,
+    pub y: Option<i16>,
+    pub part_id: Option<String>,
+    pub hard_bin: Option<u16>,
+    pub soft_bin: Option<u16>,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TestId {
+    pub test_num: u32,
+    pub test_name: String,
+}
+
+/// The parts, populations and tests of one screening run, indexed so that a result row
+/// finds its part and test by two array lookups.
+pub struct PatInput {
+    pub parts: Vec<Part>,
+    pub populations: Vec<String>,
+    pub tests: Vec<TestId>,
+    /// file_id -> (part index by part_seq, test index by test_key); u32::MAX is none.
+    files: HashMap<String, FileIndex>,
+}
+
+/// A file's part index by part_seq and test index by test_key.
+type FileIndex = (Vec<u32>, Vec<u32>);
+
+const NONE: u32 = u32::MAX;
+
+impl PatInput {
+    pub fn new(parts: &[RecordBatch], tests: &[RecordBatch]) -> PatInput {
+        let mut input = PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: HashMap::new() };
+        let mut pops: HashMap<String, u32> = HashMap::new();
+        for b in parts {
+            let s = |i: usize| b.column(i).as_string::<i32>();
+            let (file, pop, lot, wafer, pid) = (s(0), s(2), s(3), s(4), s(7));
+            let seq = b.column(1).as_primitive::<UInt32Type>();
+            let (x, y) = (b.column(5).as_primitive::<Int16Type>(), b.column(6).as_primitive::<Int16Type>());
+            let (hb, sb) = (b.column(8).as_primitive::<UInt16Type>(), b.column(9).as_primitive::<UInt16Type>());
+            let passed = b.column(10).as_boolean();
+            for i in 0..b.num_rows() {
+                let n = pops.len() as u32;
+                let p = *pops.entry(pop.value(i).to_string()).or_insert(n);
+                if p == n {
+                    input.populations.push(pop.value(i).to_string());
+                }
+                let opt = |a: &arrow::array::StringArray| a.is_valid(i).then(|| a.value(i).to_string());
+                let idx = input.parts.len() as u32;
+                input.parts.push(Part {
+                    file_id: file.value(i).to_string(),
+                    part_seq: seq.value(i),
+                    population: p,
+                    lot_id: lot.value(i).to_string(),
+                    wafer_id: opt(wafer),
+                    x: x.is_valid(i).then(|| x.value(i)),
+                    y: y.is_valid(i).then(|| y.value(i)),
+                    part_id: opt(pid),
+                    hard_bin: hb.is_valid(i).then(|| hb.value(i)),
+                    soft_bin: sb.is_valid(i).then(|| sb.value(i)),
+                    passed: passed.is_valid(i) && passed.value(i),
+                });
+                let by_seq = &mut input.files.entry(file.value(i).to_string()).or_default().0;
+                let s = seq.value(i) as usize;
+                if by_seq.len() <= s {
+                    by_seq.resize(s + 1, NONE);
+                }
+                by_seq[s] = idx;
+            }
+        }
+        let mut ids: HashMap<TestId, u32> = HashMap::new();
+        for b in tests {
+            let file = b.column(0).as_string::<i32>();
+            let key = b.column(1).as_primitive::<UInt32Type>();
+            let num = b.column(2).as_primitive::<UInt32Type>();
+            let name = b.column(3).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                let Some((_, by_key)) = input.files.get_mut(file.value(i)) else { continue };
+                let id = TestId { test_num: num.value(i), test_name: name.value(i).to_string() };
+                let n = ids.len() as u32;
+                let t = *ids.entry(id.clone()).or_insert(n);
+                if t == n {
+                    input.tests.push(id);
+                }
+                let k = key.value(i) as usize;
+                if by_key.len() <= k {
+                    by_key.resize(k + 1, NONE);
+                }
+                by_key[k] = t;
+            }
+        }
+        input
+    }
+
+    pub fn values(&self) -> PatValues {
+        PatValues { groups: (0..self.populations.len() * self.tests.len()).map(|_| Group::default()).collect(), ntests: self.tests.len() }
+    }
+}
+
+/// One test's values in one population: the passing parts' results, with the test limits.
+#[derive(Default, Clone)]
+pub struct Group {
+    pub values: Vec<(f32, u32)>,
+    pub lo: Option<f32>,
+    pub hi: Option<f32>,
+}
+
+/// The passing parts' values per population and test; fed from any number of streams.
+pub struct PatValues {
+    groups: Vec<Group>,
+    ntests: usize,
+}
+
+impl PatValues {
+    pub fn update(&mut self, input: &PatInput, b: &RecordBatch) {
+        let file = b.column(0).as_string::<i32>();
+        let seq = b.column(1).as_primitive::<UInt32Type>();
+        let key = b.column(2).as_primitive::<UInt32Type>();
+        let res = b.column(3).as_primitive::<Float32Type>();
+        let lo = b.column(4).as_primitive::<Float32Type>();
+        let hi = b.column(5).as_primitive::<Float32Type>();
+        let mut cur: Option<(usize, &FileIndex)> = None;
+        for i in 0..b.num_rows() {
+            if cur.is_none_or(|(j, _)| file.value(j) != file.value(i)) {
+                cur = input.files.get(file.value(i)).map(|f| (i, f));
+                if cur.is_none() {
+                    continue;
+                }
+            }
+            let Some((_, (by_seq, by_key))) = cur else { continue };
+            let p = by_seq.get(seq.value(i) as usize).copied().unwrap_or(NONE);
+            let t = by_key.get(key.value(i) as usize).copied().unwrap_or(NONE);
+            if p == NONE || t == NONE || res.is_null(i) || !input.parts[p as usize].passed {
+                continue;
+            }
+            let g = &mut self.groups[input.parts[p as usize].population as usize * self.ntests + t as usize];
+            if g.lo.is_none() && lo.is_valid(i) {
+                g.lo = Some(lo.value(i));
+            }
+            if g.hi.is_none() && hi.is_valid(i) {
+                g.hi = Some(hi.value(i));
+            }
+            g.values.push((res.value(i), p));
+        }
+    }
+
+    pub fn merge(&mut self, other: PatValues) {
+        for (g, o) in self.groups.iter_mut().zip(other.groups) {
+            g.values.extend(o.values);
+            g.lo = g.lo.or(o.lo);
+            g.hi = g.hi.or(o.hi);
+        }
+    }
+
+    pub fn group(&self, pop: usize, test: usize) -> &Group {
+        &self.groups[pop * self.ntests + test]
+    }
+}
+
+impl Group {
+    /// The values a PAT population is built from: finite and inside the test limits, sorted.
+    pub fn population(&self) -> Vec<f64> {
+        let (lo, hi) = (self.lo.map(f64::from), self.hi.map(f64::from));
+        let mut v: Vec<f64> = self
+            .values
+            .iter()
+            .map(|(x, _)| *x as f64)
+            .filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h))
+            .collect();
+        v.sort_unstable_by(|a, b| a.total_cmp(b));
+        v
+    }
+}
+
+/// Which screen flagged a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Screen {
+    Static,
+    Dynamic,
+    Gdbn,
+    Nnr,
+    Zpat,
+}
+
+impl Screen {
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Static => "static",
+            Screen::Dynamic => "dynamic",
+            Screen::Gdbn => "gdbn",
+            Screen::Nnr => "nnr",
+            Screen::Zpat => "zpat",
+        }
+    }
+}
+
+/// One flagged part under one screen. For GDBN `value` is the bad-neighbour score and
+/// `hi` the threshold; for Z-PAT the position's fail rate and the threshold share; for
+/// NNR the residual and its limits.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    pub part: u32,
+    pub screen: Screen,
+    pub test: Option<u32>,
+    pub value: Option<f64>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+/// Where a population's limits came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    Dynamic,
+    /// Fewer passing parts than `min_samples`: the static limits file's.
+    StaticFallback,
+    /// Fewer than `min_samples` and no static limits: not screened.
+    NotScreened,
+}
+
+/// The limits one population and test were screened with.
+#[derive(Debug, Clone, Serialize)]
+pub struct PopLimits {
+    pub population: String,
+    pub test_num: u32,
+    pub test_name: String,
+    pub source: LimitSource,
+    pub limits: Option<Limits>,
+}
+
+/// Dynamic PAT: each population's limits from its own passing parts, and the parts
+/// outside them. Populations below `min_samples` use `fallback` (static limits) when given.
+pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: Option<&LimitsFile>) -> (Vec<PopLimits>, Vec<Flag>) {
+    let nt = input.tests.len();
+    let done: Vec<(PopLimits, Vec<Flag>)> = (0..input.populations.len() * nt)
+        .into_par_iter()
+        .filter_map(|gi| {
+            let (p, t) = (gi / nt, gi % nt);
+            let g = values.group(p, t);
+            if g.values.is_empty() {
+                return None;
+            }
+            let id = &input.tests[t];
+            let pop = input.populations[p].clone();
+            let sorted = g.population();
+            let (source, limits) = if sorted.len() >= cfg.min_samples.max(1) {
+                (LimitSource::Dynamic, robust_limits(&sorted, cfg, g.lo.map(f64::from), g.hi.map(f64::from)))
+            } else {
+                match fallback.and_then(|f| f.find(id)) {
+                    Some(l) => (LimitSource::StaticFallback, Some(l.limits.clone())),
+                    None => (LimitSource::NotScreened, None),
+                }
+            };
+            let flags = match &limits {
+                Some(l) => flag_group(g, l, Screen::Dynamic, t as u32),
+                None => Vec::new(),
+            };
+            Some((PopLimits { population: pop, test_num: id.test_num, test_name: id.test_name.clone(), source, limits }, flags))
+        })
+        .collect();
+    let mut limits = Vec::with_capacity(done.len());
+    let mut flags = Vec::new();
+    for (l, f) in done {
+        limits.push(l);
+        flags.extend(f);
+    }
+    (limits, flags)
+}
+
+fn flag_group(g: &Group, l: &Limits, screen: Screen, test: u32) -> Vec<Flag> {
+    g.values
+        .iter()
+        .filter(|(v, _)| v.is_finite() && l.flags(*v as f64))
+        .map(|(v, p)| Flag { part: *p, screen, test: Some(test), value: Some(*v as f64), lo: l.lo, hi: l.hi })
+        .collect()
+}
+
+/// Static PAT: the limits file's limits applied to every population.
+pub fn static_screen(input: &PatInput, values: &PatValues, file: &LimitsFile) -> Vec<Flag> {
+    let nt = input.tests.len();
+    (0..input.populations.len() * nt)
+        .into_par_iter()
+        .flat_map_iter(|gi| {
+            let (p, t) = (gi / nt, gi % nt);
+            match file.find(&input.tests[t]) {
+                Some(l) => flag_group(values.group(p, t), &l.limits, Screen::Static, t as u32),
+                None => Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// One test's limits in a limits file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestLimits {
+    pub test_num: u32,
+    pub test_name: String,
+    #[serde(flatten)]
+    pub limits: Limits,
+}
+
+/// Static PAT limits, as written by `yieldlake pat limits` and reviewed by people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitsFile {
+    /// `yieldlake-pat-limits/1`.
+    pub format: String,
+    pub product: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub k: f64,
+    pub rule: QuantileRule,
+    pub asymmetric: bool,
+    pub source_lots: Vec<String>,
+    /// sha256 of this file's TOML with this field empty: any edit after creation breaks it.
+    pub content_hash: String,
+    pub tests: Vec<TestLimits>,
+}
+
+pub const LIMITS_FORMAT: &str = "yieldlake-pat-limits/1";
+
+impl LimitsFile {
+    /// Limits per test from the reference lots' passing parts, pooled.
+    pub fn compute(
+        input: &PatInput,
+        values: &PatValues,
+        cfg: &PatConfig,
+        product: &str,
+        lots: &[String],
+        who: &str,
+        when: &str,
+    ) -> LimitsFile {
+        let tests: Vec<TestLimits> = (0..input.tests.len())
+            .into_par_iter()
+            .filter_map(|t| {
+                let mut pooled = Group::default();
+                for p in 0..input.populations.len() {
+                    let g = values.group(p, t);
+                    pooled.values.extend_from_slice(&g.values);
+                    pooled.lo = pooled.lo.or(g.lo);
+                    pooled.hi = pooled.hi.or(g.hi);
+                }
+                let sorted = pooled.population();
+                let limits = robust_limits(&sorted, cfg, pooled.lo.map(f64::from), pooled.hi.map(f64::from))?;
+                let id = &input.tests[t];
+                Some(TestLimits { test_num: id.test_num, test_name: id.test_name.clone(), limits })
+            })
+            .collect();
+        let mut tests = tests;
+        tests.sort_by(|a, b| (a.test_num, &a.test_name).cmp(&(b.test_num, &b.test_name)));
+        let mut f = LimitsFile {
+            format: LIMITS_FORMAT.into(),
+            product: product.into(),
+            created_by: who.into(),
+            created_at: when.into(),
+            k: cfg.k,
+            rule: cfg.rule,
+            asymmetric: cfg.asymmetric,
+            source_lots: lots.to_vec(),
+            content_hash: String::new(),
+            tests,
+        };
+        f.content_hash = f.hash();
+        f
+    }
+
+    /// Sets `content_hash` from the contents (after a deliberate, reviewed change).
+    pub fn rehash(&mut self) {
+        self.content_hash = self.hash();
+    }
+
+    fn hash(&self) -> String {
+        let mut bare = self.clone();
+        bare.content_hash.clear();
+        let text = toml::to_string(&bare).unwrap_or_default();
+        format!("{:x}", Sha256::digest(text.as_bytes()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_default();
+        format!(
+            "# Static PAT limits (AEC-Q001): centre ± k robust sigma per test, clamped to the test limits.\n\
+             # Review, do not edit: content_hash covers every field, and an edited file is refused.\n{body}"
+        )
+    }
+
+    /// Parses a limits file and checks its format, hash and (when given) product.
+    pub fn parse(text: &str, product: Option<&str>) -> Result<LimitsFile, String> {
+        let f: LimitsFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if f.format != LIMITS_FORMAT {
+            return Err(format!("format is {:?}, expected {LIMITS_FORMAT:?}", f.format));
+        }
+        let h = f.hash();
+        if h != f.content_hash {
+            return Err(format!(
+                "content_hash {} does not match the contents ({h}): the file was changed after it was written",
+                f.content_hash
+            ));
+        }
+        if let Some(p) = product
+            && p != f.product
+        {
+            return Err(format!("the limits are for product {:?}, not {p:?}", f.product));
+        }
+        Ok(f)
+    }
+
+    pub fn find(&self, id: &TestId) -> Option<&TestLimits> {
+        self.tests.iter().find(|t| t.test_num == id.test_num && t.test_name == id.test_name)
+    }
+}
+
+/// GDBN settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GdbnConfig {
+    /// A good die is flagged when its score reaches this.
+    pub threshold: u32,
+    /// Adjacent neighbours weigh 2 and diagonal ones 1 (else every neighbour weighs 1).
+    pub weighted: bool,
+    /// Hard bins that count as bad; empty means every failing die.
+    pub bad_bins: Vec<u16>,
+    /// A neighbour position with no die (off the wafer's edge) counts as bad.
+    pub edge_counts_missing: bool,
+}
+
+impl Default for GdbnConfig {
+    fn default() -> Self {
+        GdbnConfig { threshold: 4, weighted: false, bad_bins: Vec::new(), edge_counts_missing: false }
+    }
+}
+
+/// Good dies in bad neighbourhoods of one wafer map: (x, y, score) of each flagged die.
+pub fn gdbn(map: &WaferMap, cfg: &GdbnConfig) -> Vec<(i16, i16, u32)> {
+    let bad_at: HashMap<(i16, i16), bool> = map
+        .dies
+        .iter()
+        .map(|d| {
+            let bad = if cfg.bad_bins.is_empty() { d.passed == Some(false) } else { d.bin.is_some_and(|b| cfg.bad_bins.contains(&b)) };
+            ((d.x, d.y), bad)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in map.dies.iter().filter(|d| d.passed == Some(true)) {
+        let mut score = 0;
+        for dy in -1i16..=1 {
+            for dx in -1i16..=1 {
+                if dx == 0 && dy == 0 {
+                    continue;
+                }
+                let w = if cfg.weighted && (dx == 0 || dy == 0) { 2 } else { 1 };
+                let bad = match bad_at.get(&(d.x.saturating_add(dx), d.y.saturating_add(dy))) {
+                    Some(b) => *b,
+                    None => cfg.edge_counts_missing,
+                };
+                score += w * bad as u32;
+            }
+        }
+        if score >= cfg.threshold {
+            out.push((d.x, d.y, score));
+        }
+    }
+    out
+}
+
+/// Z-PAT: positions failing on at least `share` of the lot's wafers (over the wafers that
+/// tested the position, at least `min_wafers` of them); returns (x, y, fail rate).
+pub fn zpat_positions(maps: &[WaferMap], share: f64, min_wafers: u32) -> Vec<(i16, i16, f64)> {
+    stacked(maps).into_iter().filter(|s| s.wafers >= min_wafers && s.fail_rate >= share).map(|s| (s.x, s.y, s.fail_rate)).collect()
+}
+
+/// NNR settings: residual against the 5×5 neighbourhood median, in robust sigma of the
+/// wafer's residuals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NnrConfig {
+    pub k: f64,
+    /// A die with fewer passing neighbours than this has no residual.
+    pub min_neighbours: usize,
+    pub tests: Vec<String>,
+}
+
+/// NNR of one test on one population (a wafer): residual r = v - median(5×5 neighbours'
+/// values, the die itself excluded); flagged when |r - median(r)| > k · IQR(r)/1.35.
+pub fn nnr(input: &PatInput, values: &PatValues, pop: usize, test: usize, cfg: &NnrConfig, rule: QuantileRule) -> Vec<Flag> {
+    let g = values.group(pop, test);
+    let mut at: HashMap<(i16, i16), f64> = HashMap::new();
+    for (v, p) in &g.values {
+        let part = &input.parts[*p as usize];
+        if let (Some(x), Some(y)) = (part.x, part.y)
+            && v.is_finite()
+        {
+            at.insert((x, y), *v as f64);
+        }
+    }
+    let mut resid: Vec<(u32, f64)> = Vec::new();
+    let mut nb = Vec::with_capacity(24);
+    for (v, p) in &g.values {
+        let part = &input.parts[*p as usize];
+        let (Some(x), Some(y)) = (part.x, part.y) else { continue };
+        nb.clear();
+        for dy in -2i16..=2 {
+            for dx in -2i16..=2 {
+                if (dx, dy) != (0, 0)
+                    && let Some(n) = at.get(&(x.saturating_add(dx), y.saturating_add(dy)))
+                {
+                    nb.push(*n);
+                }
+            }
+        }
+        if nb.len() < cfg.min_neighbours.max(1) || !v.is_finite() {
+            continue;
+        }
+        nb.sort_unstable_by(|a, b| a.total_cmp(b));
+        let m = quantile(&nb, 0.5, QuantileRule::Type7).unwrap_or(0.0);
+        resid.push((*p, *v as f64 - m));
+    }
+    let mut sorted: Vec<f64> = resid.iter().map(|r| r.1).collect();
+    sorted.sort_unstable_by(|a, b| a.total_cmp(b));
+    let pc = PatConfig { k: cfg.k, rule, ..PatConfig::default() };
+    let Some(l) = robust_limits(&sorted, &pc, None, None) else { return Vec::new() };
+    resid
+        .into_iter()
+        .filter(|(_, r)| l.flags(*r))
+        .map(|(p, r)| Flag { part: p, screen: Screen::Nnr, test: Some(test as u32), value: Some(r), lo: l.lo, hi: l.hi })
+        .collect()
+}
+
+/// The outlier table: one row per flagged part and screen (and test).
+pub fn outliers_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("wafer_id", DataType::Utf8, true),
+        Field::new("x", DataType::Int16, true),
+        Field::new("y", DataType::Int16, true),
+        Field::new("part_id", DataType::Utf8, true),
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("population", DataType::Utf8, false),
+        Field::new("screen", DataType::Utf8, false),
+        Field::new("test_num", DataType::UInt32, true),
+        Field::new("test_name", DataType::Utf8, true),
+        Field::new("value", DataType::Float64, true),
+        Field::new("lo", DataType::Float64, true),
+        Field::new("hi", DataType::Float64, true),
+        Field::new("hard_bin", DataType::UInt16, true),
+        Field::new("soft_bin", DataType::UInt16, true),
+        Field::new("pat_bin", DataType::UInt16, false),
+        // The run's screens and settings as JSON, so every row can be reproduced.
+        Field::new("settings", DataType::Utf8, false),
+    ]))
+}
+
+/// Flags as an outlier table, sorted by population, position, screen and test.
+pub fn outliers(input: &PatInput, flags: &[Flag], pat_bin: u16, settings: &str) -> Result<RecordBatch, ArrowError> {
+    let mut f: Vec<&Flag> = flags.iter().collect();
+    let part = |fl: &Flag| &input.parts[fl.part as usize];
+    f.sort_by(|a, b| {
+        let (pa, pb) = (part(a), part(b));
+        (pa.population, pa.y, pa.x, pa.part_seq, &pa.file_id, a.screen, a.test).cmp(&(
+            pb.population,
+            pb.y,
+            pb.x,
+            pb.part_seq,
+            &pb.file_id,
+            b.screen,
+            b.test,
+        ))
+    });
+    let test = |fl: &Flag| fl.test.map(|t| &input.tests[t as usize]);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).lot_id.as_str()))),
+        Arc::new(f.iter().map(|fl| part(fl).wafer_id.as_deref()).collect::<StringArray>()),
+        Arc::new(f.iter().map(|fl| part(fl).x).collect::<Int16Array>()),
+        Arc::new(f.iter().map(|fl| part(fl).y).collect::<Int16Array>()),
+        Arc::new(f.iter().map(|fl| part(fl).part_id.as_deref()).collect::<StringArray>()),
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).file_id.as_str()))),
+        Arc::new(f.iter().map(|fl| part(fl).part_seq).collect::<UInt32Array>()),
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| input.populations[part(fl).population as usize].as_str()))),
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| fl.screen.name()))),
+        Arc::new(f.iter().map(|fl| test(fl).map(|t| t.test_num)).collect::<UInt32Array>()),
+        Arc::new(f.iter().map(|fl| test(fl).map(|t| t.test_name.as_str())).collect::<StringArray>()),
+        Arc::new(f.iter().map(|fl| fl.value).collect::<Float64Array>()),
+        Arc::new(f.iter().map(|fl| fl.lo).collect::<Float64Array>()),
+        Arc::new(f.iter().map(|fl| fl.hi).collect::<Float64Array>()),
+        Arc::new(f.iter().map(|fl| part(fl).hard_bin).collect::<UInt16Array>()),
+        Arc::new(f.iter().map(|fl| part(fl).soft_bin).collect::<UInt16Array>()),
+        Arc::new(UInt16Array::from(vec![pat_bin; f.len()])),
+        Arc::new(StringArray::from(vec![settings; f.len()])),
+    ];
+    RecordBatch::try_new(outliers_schema(), cols)
+}
+
+/// Each part's bin after screening: a screened part moves to `pat_bin`.
+pub fn screened_bins(input: &PatInput, flags: &[Flag], pat_bin: u16) -> Result<RecordBatch, ArrowError> {
+    let mut screens: BTreeMap<u32, Vec<&'static str>> = BTreeMap::new();
+    for f in flags {
+        let s = screens.entry(f.part).or_default();
+        if !s.contains(&f.screen.name()) {
+            s.push(f.screen.name());
+        }
+    }
+    let p = &input.parts;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("wafer_id", DataType::Utf8, true),
+        Field::new("x", DataType::Int16, true),
+        Field::new("y", DataType::Int16, true),
+        Field::new("part_id", DataType::Utf8, true),
+        Field::new("file_id", DataType::Utf8, false),
+        Field::new("part_seq", DataType::UInt32, false),
+        Field::new("hard_bin", DataType::UInt16, true),
+        Field::new("soft_bin", DataType::UInt16, true),
+        Field::new("passed", DataType::Boolean, false),
+        Field::new("screens", DataType::Utf8, true),
+        Field::new("screened_hard_bin", DataType::UInt16, true),
+        Field::new("screened_passed", DataType::Boolean, false),
+    ]));
+    let scr = |i: usize| screens.get(&(i as u32));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.lot_id.as_str()))),
+        Arc::new(p.iter().map(|x| x.wafer_id.as_deref()).collect::<StringArray>()),
+        Arc::new(p.iter().map(|x| x.x).collect::<Int16Array>()),
+        Arc::new(p.iter().map(|x| x.y).collect::<Int16Array>()),
+        Arc::new(p.iter().map(|x| x.part_id.as_deref()).collect::<StringArray>()),
+        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.file_id.as_str()))),
+        Arc::new(p.iter().map(|x| x.part_seq).collect::<UInt32Array>()),
+        Arc::new(p.iter().map(|x| x.hard_bin).collect::<UInt16Array>()),
+        Arc::new(p.iter().map(|x| x.soft_bin).collect::<UInt16Array>()),
+        Arc::new(p.iter().map(|x| Some(x.passed)).collect::<BooleanArray>()),
+        Arc::new((0..p.len()).map(|i| scr(i).map(|s| s.join(","))).collect::<StringArray>()),
+        Arc::new((0..p.len()).map(|i| if scr(i).is_some() { Some(pat_bin) } else { p[i].hard_bin }).collect::<UInt16Array>()),
+        Arc::new((0..p.len()).map(|i| Some(p[i].passed && scr(i).is_none())).collect::<BooleanArray>()),
+    ];
+    RecordBatch::try_new(schema, cols)
+}
+
+/// PAT yield loss per population and for the lot: parts, passing before and after
+/// screening, parts screened per screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct YieldLoss {
+    pub population: String,
+    pub parts: u64,
+    pub passed: u64,
+    pub screened: u64,
+    pub passed_after: u64,
+    pub yield_before: Option<f64>,
+    pub yield_after: Option<f64>,
+    /// Percentage points of yield the screens removed.
+    pub loss_pct: Option<f64>,
+    pub by_screen: BTreeMap<String, u64>,
+}
+
+/// Loss per population, then one row for the whole run named `all`.
+pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
+    let mut screened: HashMap<u32, Vec<Screen>> = HashMap::new();
+    for f in flags {
+        let s = screened.entry(f.part).or_default();
+        if !s.contains(&f.screen) {
+            s.push(f.screen);
+        }
+    }
+    let np = input.populations.len();
+    let mut rows: Vec<YieldLoss> = input
+        .populations
+        .iter()
+        .chain(std::iter::once(&"all".to_string()))
+        .map(|p| YieldLoss {
+            population: p.clone(),
+            parts: 0,
+            passed: 0,
+            screened: 0,
+            passed_after: 0,
+            yield_before: None,
+            yield_after: None,
+            loss_pct: None,
+            by_screen: BTreeMap::new(),
+        })
+        .collect();
+    for (i, part) in input.parts.iter().enumerate() {
+        for r in [part.population as usize, np] {
+            let row = &mut rows[r];
+            row.parts += 1;
+            row.passed += part.passed as u64;
+            if let Some(s) = screened.get(&(i as u32)) {
+                row.screened += 1;
+                for sc in s {
+                    *row.by_screen.entry(sc.name().to_string()).or_default() += 1;
+                }
+            } else {
+                row.passed_after += part.passed as u64;
+            }
+        }
+    }
+    for r in &mut rows {
+        if r.parts > 0 {
+            let n = r.parts as f64;
+            r.yield_before = Some(100.0 * r.passed as f64 / n);
+            r.yield_after = Some(100.0 * r.passed_after as f64 / n);
+            r.loss_pct = Some(100.0 * (r.passed - r.passed_after) as f64 / n);
+        }
+    }
+    rows
+}
+
+/// Flags of the spatial screens (GDBN, Z-PAT) on good dies, mapped to their parts by
+/// wafer and position.
+pub fn spatial_flags(input: &PatInput, maps: &[WaferMap], gdbn_cfg: Option<&GdbnConfig>, zpat: Option<(f64, u32)>) -> Vec<Flag> {
+    let mut at: HashMap<(&str, i16, i16), u32> = HashMap::new();
+    for (i, p) in input.parts.iter().enumerate() {
+        if let (Some(w), Some(x), Some(y), true) = (p.wafer_id.as_deref(), p.x, p.y, p.passed) {
+            at.insert((w, x, y), i as u32);
+        }
+    }
+    let mut flags = Vec::new();
+    if let Some(cfg) = gdbn_cfg {
+        for m in maps {
+            for (x, y, score) in gdbn(m, cfg) {
+                if let Some(p) = at.get(&(m.wafer_id.as_str(), x, y)) {
+                    flags.push(Flag {
+                        part: *p,
+                        screen: Screen::Gdbn,
+                        test: None,
+                        value: Some(score as f64),
+                        lo: None,
+                        hi: Some(cfg.threshold as f64),
+                    });
+                }
+            }
+        }
+    }
+    if let Some((share, min_wafers)) = zpat {
+        let pos = zpat_positions(maps, share, min_wafers);
+        for m in maps {
+            for (x, y, rate) in &pos {
+                if let Some(p) = at.get(&(m.wafer_id.as_str(), *x, *y)) {
+                    flags.push(Flag { part: *p, screen: Screen::Zpat, test: None, value: Some(*rate), lo: None, hi: Some(share) });
+                }
+            }
+        }
+    }
+    flags
+}
+
+/// The outlier table's rows as JSON lines (`pat --json`).
+pub fn json_lines(batch: &RecordBatch) -> Vec<serde_json::Value> {
+    let s = |c: usize, i: usize| {
+        let a = batch.column(c).as_string::<i32>();
+        if a.is_valid(i) { serde_json::Value::from(a.value(i)) } else { serde_json::Value::Null }
+    };
+    let num = |c: usize, i: usize| -> serde_json::Value {
+        let a = batch.column(c);
+        if a.is_null(i) {
+            return serde_json::Value::Null;
+        }
+        match a.data_type() {
+            DataType::Int16 => a.as_primitive::<Int16Type>().value(i).into(),
+            DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i).into(),
+            DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i).into(),
+            DataType::Float64 => a.as_primitive::<arrow::datatypes::Float64Type>().value(i).into(),
+            _ => serde_json::Value::Null,
+        }
+    };
+    (0..batch.num_rows())
+        .map(|i| {
+            serde_json::json!({
+                "lot_id": s(0, i), "wafer_id": s(1, i), "x": num(2, i), "y": num(3, i), "part_id": s(4, i),
+                "file_id": s(5, i), "part_seq": num(6, i), "population": s(7, i), "screen": s(8, i),
+                "test_num": num(9, i), "test_name": s(10, i), "value": num(11, i), "lo": num(12, i), "hi": num(13, i),
+                "hard_bin": num(14, i), "soft_bin": num(15, i), "pat_bin": num(16, i),
+            })
+        })
+        .collect()
+}

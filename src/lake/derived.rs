@@ -1,0 +1,53 @@
+//! Derived tables: results that commands compute from the lake and write back into it
+//! (the PAT outlier table), so that SQL users can trend them. One Parquet file per lot
+//! and table, `lake/<table>/lot=<escaped lot>/<table>.parquet`; a new run for a lot
+//! replaces the lot's file by rename, so a reader sees the old rows or the new, never a
+//! mix. They sit outside the manifest: they are not ingested files, and re-running the
+//! command rebuilds them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::LakeLock;
+use super::layout::escape_lot;
+
+/// The tables written this way.
+pub const DERIVED_TABLES: &[&str] = &["pat_outliers"];
+
+/// Replaces `table`'s rows for `lot` with `batch`, under the writer lock.
+pub fn write_derived(root: &Path, table: &str, lot: &str, batch: &RecordBatch) -> io::Result<PathBuf> {
+    if !root.join("_manifest").is_dir() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} is not a yieldlake lake", root.display())));
+    }
+    let _lock = LakeLock::acquire(root)?;
+    let dir = root.join(table).join(format!("lot={}", escape_lot(lot)));
+    fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{table}.parquet"));
+    let tmp = dir.join(format!(".{table}.parquet.tmp"));
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let mut w = ArrowWriter::try_new(fs::File::create(&tmp)?, batch.schema(), Some(props)).map_err(io::Error::other)?;
+    w.write(batch).map_err(io::Error::other)?;
+    w.into_inner().map_err(io::Error::other)?.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The committed files of a derived table.
+pub fn derived_files(root: &Path, table: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(lots) = fs::read_dir(root.join(table)) else { return out };
+    for l in lots.flatten() {
+        let p = l.path().join(format!("{table}.parquet"));
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
