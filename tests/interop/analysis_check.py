@@ -307,6 +307,150 @@ def check_g85(exe, lake, con, work):
     print(f"  G85: {n_maps} wafer maps read by the g85 package equal the lake's final dies, die by die")
 
 
+def pat_values(con, lake, lots):
+    """Passing final parts' PTR values per (lot/wafer, test), inside the test limits."""
+    ls = ", ".join(f"'{l}'" for l in lots)
+    rows = con.execute(f"""
+        SELECT p.lot_id || '/' || p.wafer_id AS pop, r.test_num, r.test_name, p.wafer_id, p.x, p.y,
+               CAST(r.result AS DOUBLE) AS v, CAST(r.lo_limit AS DOUBLE) AS lo, CAST(r.hi_limit AS DOUBLE) AS hi
+        FROM read_parquet('{lake}/results/**/*.parquet', hive_partitioning = false) r
+        JOIN read_parquet('{lake}/parts/**/*.parquet', hive_partitioning = false) p
+          ON r.file_id = p.file_id AND r.part_seq = p.part_seq
+        WHERE p.is_final AND p.passed AND r.rec_type = 'P' AND r.valid AND r.result IS NOT NULL AND r.lot_id IN ({ls})
+    """).fetchall()
+    groups = {}
+    for pop, num, name, w, x, y, v, lo, hi in rows:
+        g = groups.setdefault((pop, num, name), {"all": [], "lo": lo, "hi": hi})
+        g["all"].append((v, w, x, y))
+    return groups
+
+
+def np_limits(vals, lo, hi, k, method, asymmetric):
+    v = np.sort(np.array([x for x in vals if (lo is None or x >= lo) and (hi is None or x <= hi)]))
+    q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75], method=method)
+    if asymmetric:
+        slo, shi = (med - q1) / 0.675, (q3 - med) / 0.675
+    else:
+        slo = shi = (q3 - q1) / 1.35
+    if not (slo > 0 and shi > 0):
+        sd = np.std(v, ddof=1) if len(v) > 1 else 0.0
+        if sd == 0:
+            return med, lo, hi
+        slo = shi = sd
+    l, h = med - k * slo, med + k * shi
+    return med, (l if lo is None else max(l, lo)), (h if hi is None else min(h, hi))
+
+
+METHODS = {"type5": "hazen", "type6": "weibull", "type7": "linear", "type8": "median_unbiased"}
+
+
+def check_pat(exe, lake, con, work):
+    """Dynamic and static PAT limits and flags, recomputed with numpy."""
+    lots = sorted(r[0] for r in con.execute(f"SELECT DISTINCT lot_id FROM read_parquet('{lake}/files/**/*.parquet', hive_partitioning = false)").fetchall())
+    groups = pat_values(con, lake, lots[:1])
+    n_lim = n_flag = 0
+    for rule, asym in [("type7", False), ("type6", True)]:
+        out = os.path.join(work, f"pat-{rule}")
+        args = ["pat", "--lake", lake, "--lot", lots[0], "--dynamic", "--rule", rule, "--out", out, "--no-lake"]
+        if asym:
+            args.append("--asymmetric")
+        run(exe, *args)
+        lim = json.load(open(os.path.join(out, "limits.json")))
+        flagged = {}
+        import pyarrow.parquet as pq
+        for r in pq.read_table(os.path.join(out, "outliers.parquet")).to_pylist():
+            if r["screen"] == "dynamic":
+                flagged.setdefault((r["population"], r["test_num"]), set()).add((r["wafer_id"], r["x"], r["y"]))
+        for l in lim:
+            key = (l["population"], l["test_num"], l["test_name"])
+            g = groups[key]
+            med, lo, hi = np_limits([v for v, *_ in g["all"]], g["lo"], g["hi"], 6.0, METHODS[rule], asym)
+            y = l["limits"]
+            close(y["center"], med, 1e-12, f"PAT {rule} centre {key}")
+            close(y.get("lo"), lo, 1e-9, f"PAT {rule} lo {key}")
+            close(y.get("hi"), hi, 1e-9, f"PAT {rule} hi {key}")
+            n_lim += 1
+            exp = {(w, x, yy) for v, w, x, yy in g["all"] if (lo is not None and v < lo) or (hi is not None and v > hi)}
+            global checks, failures
+            checks += 1
+            n_flag += len(exp)
+            if exp != flagged.get((l["population"], l["test_num"]), set()):
+                failures += 1
+                print(f"FAIL PAT {rule} flags {key}: yieldlake {flagged.get((l['population'], l['test_num']))}, numpy {exp}")
+    # Static limits: every lot's passing values pooled per test.
+    path = os.path.join(work, "limits.toml")
+    run(exe, "pat", "limits", "--lake", lake, "--product", "YL-AMS2400", "--lots", *lots, "--force", "--out", path)
+    import tomllib
+    f = tomllib.load(open(path, "rb"))
+    pooled = {}
+    for (pop, num, name), g in pat_values(con, lake, lots).items():
+        p = pooled.setdefault((num, name), {"v": [], "lo": g["lo"], "hi": g["hi"]})
+        p["v"].extend(v for v, *_ in g["all"])
+    for t in f["tests"]:
+        p = pooled[(t["test_num"], t["test_name"])]
+        med, lo, hi = np_limits(p["v"], p["lo"], p["hi"], f["k"], METHODS[f["rule"]], f["asymmetric"])
+        close(t["center"], med, 1e-12, f"static centre {t['test_name']}")
+        close(t.get("lo"), lo, 1e-9, f"static lo {t['test_name']}")
+        close(t.get("hi"), hi, 1e-9, f"static hi {t['test_name']}")
+    print(f"  PAT: {n_lim} dynamic limits (type 7, and type 6 asymmetric), {n_flag} flags and {len(f['tests'])} static limits equal numpy's")
+
+
+def check_syl(exe, work, con):
+    """SYL/SBL limits and statuses of a 12-lot history, recomputed with numpy."""
+    gen, lake = os.path.join(work, "hist-gen"), os.path.join(work, "hist-lake")
+    run(exe, "generate", "--profile", "auto-ic-ws", "--lots", "12", "--wafers", "2", "--scale", "0.2", "--seed", "3", "--tests", "4", "--history", "--out", gen, "--quiet")
+    run(exe, "ingest", "--lake", lake, gen)
+    y = json.loads(run(exe, "syl", "--lake", lake, "--product", "YL-AMS2400", "--json"))
+    rows = con.execute(f"""
+        SELECT p.lot_id, count(*) AS units, sum(CASE WHEN p.passed THEN 1 ELSE 0 END) AS passed,
+               list(CASE WHEN NOT p.passed THEN p.hard_bin END) AS bins, min(f.start_t) AS t
+        FROM read_parquet('{lake}/parts/**/*.parquet', hive_partitioning = false) p
+        JOIN read_parquet('{lake}/files/**/*.parquet', hive_partitioning = false) f ON p.file_id = f.file_id
+        WHERE p.is_final GROUP BY p.lot_id ORDER BY t, p.lot_id
+    """).fetchall()
+    lots = []
+    for lot, units, passed, bins, _ in rows:
+        counts = {}
+        for b in bins:
+            if b is not None:
+                counts[b] = counts.get(b, 0) + 1
+        lots.append((lot, units, passed, counts))
+    hist = []
+    by_lot = {l["lot_id"]: l for l in y["lots"]}
+    for lot, units, passed, counts in lots:
+        yl_ = by_lot[lot]
+        window = hist[-8:]
+        ypct = 100.0 * passed / units
+        close(yl_["yield_pct"], ypct, 1e-12, f"SYL yield {lot}")
+        status = "insufficient_history"
+        if len(window) >= 6:
+            ys = np.array([100.0 * p / u for _, u, p, _ in window])
+            s1, s2 = ys.mean() - 3 * ys.std(ddof=1), ys.mean() - 4 * ys.std(ddof=1)
+            close(yl_["syl1"], s1, 1e-9, f"SYL1 {lot}")
+            close(yl_["syl2"], s2, 1e-9, f"SYL2 {lot}")
+            hold = ypct < s2
+            review = (not hold) and ypct < s1
+            allbins = sorted(set(counts) | {b for _, _, _, c in window for b in c})
+            for b in allbins:
+                ps = np.array([100.0 * c.get(b, 0) / u for _, u, _, c in window])
+                b1, b2 = ps.mean() + 3 * ps.std(ddof=1), ps.mean() + 4 * ps.std(ddof=1)
+                mine = next(x for x in yl_["bins"] if x["bin"] == b)
+                close(mine["sbl1"], b1, 1e-9, f"SBL1 {lot} bin {b}")
+                close(mine["sbl2"], b2, 1e-9, f"SBL2 {lot} bin {b}")
+                p = 100.0 * counts.get(b, 0) / units
+                hold |= p > b2
+                review |= b1 < p <= b2
+            status = "hold" if hold else ("review" if review else "normal")
+        global checks, failures
+        checks += 1
+        if yl_["status"] != status:
+            failures += 1
+            print(f"FAIL SYL status {lot}: yieldlake {yl_['status']}, numpy {status}")
+        if status in ("normal", "insufficient_history"):
+            hist.append((lot, units, passed, counts))
+    print(f"  SYL/SBL: {len(lots)} lots' yields, limits and statuses equal numpy's")
+
+
 def main():
     exe, work = sys.argv[1], sys.argv[2]
     gen, lake = os.path.join(work, "gen"), os.path.join(work, "lake")
@@ -317,6 +461,8 @@ def main():
     check_g85(exe, lake, con, work)
     check_exact(exe, work)
     check_histograms(exe, lake, work, con)
+    check_pat(exe, lake, con, work)
+    check_syl(exe, work, con)
     print(f"analysis checks: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
