@@ -4,7 +4,10 @@
 //!   Parquet files (targets: ratio <= 1.2);
 //! - `wafermap` (bin maps as SVG and PNG, and G85) for a 25-wafer lot of ~10,000 dies
 //!   per wafer, against reading that lot's `parts` rows (target: ratio <= 2, and under
-//!   3 s of CPU).
+//!   3 s of CPU);
+//! - `pat --dynamic --gdbn` on every test of a 25-wafer lot of ~10,000 dies × 200 tests,
+//!   against one full SQL scan of that lot's `results` (the columns PAT reads; target:
+//!   ratio <= 2).
 //!
 //! `cargo bench --bench analysis` (env: BENCH_RUNS=3, PYTHON=.venv/bin/python).
 
@@ -14,7 +17,9 @@ mod common;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use yieldlake::analysis::pat::{GdbnConfig, PatConfig};
 use yieldlake::query::answers::{self, BinKind, By};
+use yieldlake::query::screens::{self, PatRequest};
 use yieldlake::query::{QueryConfig, session};
 use yieldlake::report::g85::write_g85;
 use yieldlake::report::png::svg_to_png;
@@ -165,6 +170,38 @@ fn main() {
             "{:<44} {data:>9.3}s {read:>9.3}s {:>7.2}x  (the maps' data: final and first touches of every die)",
             "  of which the dies from the lake",
             data / read
+        );
+    }
+    if only.is_empty() || "pat".contains(only.as_str()) {
+        // 25 wafers of ~10,000 dies, 200 parametric tests: ~50 M results.
+        let lake = common::small_lake("pat-lake", 25, 3.34, 200);
+        let ctx = rt.block_on(session(&lake, &QueryConfig::default())).unwrap();
+        let lot = "YL78-01";
+        let mut rows = 0i64;
+        let scan = best(runs, || {
+            let b = rt.block_on(async {
+                ctx.sql(&format!(
+                    "SELECT count(*), sum(result), max(part_seq), max(test_key), max(lo_limit), min(hi_limit) FROM results WHERE lot_id = '{lot}' AND rec_type = 'P'"
+                ))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+            });
+            rows = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b[0].column(0)).value(0);
+        });
+        let req =
+            PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(GdbnConfig::default()), nnr: None, zpat: None };
+        let mut flagged = 0;
+        let ours = best(runs, || {
+            let run = rt.block_on(screens::pat(&ctx, lot, &req)).unwrap();
+            flagged = run.outliers.num_rows();
+        });
+        println!(
+            "{:<44} {ours:>9.3}s {scan:>9.3}s {:>7.2}x  (peer: one SQL scan of the lot's {rows} results; target <= 2; {flagged} flags)",
+            "pat --dynamic --gdbn, 25 wafers x 200 tests",
+            ours / scan
         );
     }
 }

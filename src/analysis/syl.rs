@@ -265,3 +265,49 @@ pub fn lot_counts(yields: &RecordBatch, bins: &RecordBatch) -> Vec<LotCounts> {
     }
     out
 }
+
+/// The verdicts as a table: one row per lot and stage, reasons as text.
+pub fn verdicts_table(v: &[Verdict]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray, UInt64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("lot_id", DataType::Utf8, false),
+        Field::new("stage", DataType::Utf8, false),
+        Field::new("units", DataType::UInt64, false),
+        Field::new("yield_pct", DataType::Float64, true),
+        Field::new("syl1", DataType::Float64, true),
+        Field::new("syl2", DataType::Float64, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("reasons", DataType::Utf8, false),
+        Field::new("history", DataType::Utf8, false),
+    ]));
+    let status = |s: Status| match s {
+        Status::Normal => "normal",
+        Status::Review => "review",
+        Status::Hold => "hold",
+        Status::InsufficientHistory => "insufficient_history",
+    };
+    let reasons = |l: &Verdict| {
+        l.reasons
+            .iter()
+            .map(|r| match r.bin {
+                Some(b) => format!("{} bin {b}: {} > {}", r.limit, r.value, r.limit_value),
+                None => format!("{}: {} < {}", r.limit, r.value, r.limit_value),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(v.iter().map(|l| l.lot_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(v.iter().map(|l| l.scope.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(v.iter().map(|l| l.units))),
+        Arc::new(v.iter().map(|l| l.yield_pct.is_finite().then_some(l.yield_pct)).collect::<Float64Array>()),
+        Arc::new(v.iter().map(|l| l.syl1).collect::<Float64Array>()),
+        Arc::new(v.iter().map(|l| l.syl2).collect::<Float64Array>()),
+        Arc::new(StringArray::from_iter_values(v.iter().map(|l| status(l.status)))),
+        Arc::new(StringArray::from_iter_values(v.iter().map(reasons))),
+        Arc::new(StringArray::from_iter_values(v.iter().map(|l| l.history.join(",")))),
+    ];
+    RecordBatch::try_new(schema, cols)
+}

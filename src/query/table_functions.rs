@@ -1,5 +1,5 @@
-//! SQL table functions over the answers: `yield_by`, `bins_by`, `test_stats` and
-//! `summary_checks`, so that quality teams can join yields and statistics in SQL. Each
+//! SQL table functions over the answers: `yield_by`, `bins_by`, `test_stats`,
+//! `summary_checks` and `syl`, so that quality teams can join yields and statistics in SQL. Each
 //! runs the same code as the command (`super::answers`) when the query is executed.
 
 use std::fmt;
@@ -31,6 +31,10 @@ pub const TABLE_FUNCTIONS: &[(&str, &str)] = &[
     ("bins_by(by [, lot])", "bin Pareto per group: touches and final units per hard (H) and soft (S) bin"),
     ("test_stats(by [, lot])", "parametric statistics per test (by: lot, wafer, site), as `yieldlake stats`"),
     ("summary_checks([lot])", "WRR, HBR/SBR and PCR counts next to the counts from the PRRs"),
+    (
+        "syl(product [, stage])",
+        "SYL/SBL disposition of each lot of a product (normal, review, hold) with its limits and reasons, as `yieldlake syl`",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,7 @@ enum Kind {
     Bins,
     Stats,
     Checks,
+    Syl,
 }
 
 #[derive(Debug)]
@@ -57,6 +62,7 @@ fn empty_schema(kind: Kind) -> Result<SchemaRef> {
         Kind::Bins => yields::yields(&[], &BinNames::new())?.bins.schema(),
         Kind::Stats => ParamAcc::default().finish()?.schema(),
         Kind::Checks => summaries::summary_checks(&[], &[])?.schema(),
+        Kind::Syl => crate::analysis::syl::verdicts_table(&[])?.schema(),
     })
 }
 
@@ -67,8 +73,21 @@ impl TableFunctionImpl for AnswerFn {
             Kind::Bins => "bins_by",
             Kind::Stats => "test_stats",
             Kind::Checks => "summary_checks",
+            Kind::Syl => "syl",
         };
         let a: Vec<String> = args.exprs().iter().map(|e| string_arg(name, e)).collect::<Result<_>>()?;
+        if self.0 == Kind::Syl {
+            if a.is_empty() || a.len() > 2 {
+                return Err(DataFusionError::Plan("syl(product [, stage]): one or two arguments".into()));
+            }
+            return Ok(Arc::new(AnswerTable {
+                kind: self.0,
+                by: By::Lot,
+                lot: Some(a[0].clone()),
+                stage: a.get(1).cloned(),
+                schema: empty_schema(self.0)?,
+            }));
+        }
         let (by, lot) = if self.0 == Kind::Checks {
             (By::Lot, a.first().cloned())
         } else {
@@ -83,14 +102,16 @@ impl TableFunctionImpl for AnswerFn {
         if a.len() > 2 || (self.0 == Kind::Checks && a.len() > 1) {
             return Err(DataFusionError::Plan(format!("{name}: too many arguments")));
         }
-        Ok(Arc::new(AnswerTable { kind: self.0, by, lot, schema: empty_schema(self.0)? }))
+        Ok(Arc::new(AnswerTable { kind: self.0, by, lot, stage: None, schema: empty_schema(self.0)? }))
     }
 }
 
 struct AnswerTable {
     kind: Kind,
     by: By,
+    /// For `syl`, `lot` holds the product and this the stage.
     lot: Option<String>,
+    stage: Option<String>,
     schema: SchemaRef,
 }
 
@@ -129,6 +150,10 @@ impl TableProvider for AnswerTable {
                 answers::check_lot(&ctx, lot).await?;
                 answers::summary_checks(&ctx, lot).await?
             }
+            Kind::Syl => {
+                let v = super::screens::syl(&ctx, lot.unwrap_or_default(), self.stage.as_deref(), &Default::default()).await?;
+                crate::analysis::syl::verdicts_table(&v)?
+            }
         };
         let mem = MemTable::try_new(self.schema.clone(), vec![vec![batch]])?;
         mem.scan(state, projection, filters, limit).await
@@ -141,4 +166,5 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udtf("bins_by", Arc::new(AnswerFn(Kind::Bins)));
     ctx.register_udtf("test_stats", Arc::new(AnswerFn(Kind::Stats)));
     ctx.register_udtf("summary_checks", Arc::new(AnswerFn(Kind::Checks)));
+    ctx.register_udtf("syl", Arc::new(AnswerFn(Kind::Syl)));
 }

@@ -243,9 +243,21 @@ fn syl_flags_exactly_the_abnormal_lots() {
     let abnormal: BTreeSet<String> =
         files.iter().filter(|f| f.1["truth"].get("lot_anomaly").is_some()).map(|f| f.1["lot_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(abnormal.len(), 2);
-    let v = rt().block_on(async {
+    let (v, sql) = rt().block_on(async {
         let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
-        screens::syl(&ctx, "YL-AMS2400", None, &SylConfig::default()).await.unwrap()
+        let v = screens::syl(&ctx, "YL-AMS2400", None, &SylConfig::default()).await.unwrap();
+        let b = ctx
+            .sql("SELECT lot_id, status FROM syl('YL-AMS2400') WHERE status IN ('review', 'hold') ORDER BY lot_id")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let sql: BTreeSet<String> = b
+            .iter()
+            .flat_map(|b| (0..b.num_rows()).map(|i| b.column(0).as_string::<i32>().value(i).to_string()).collect::<Vec<_>>())
+            .collect();
+        (v, sql)
     });
     assert_eq!(v.len(), 12);
     let flagged: BTreeSet<String> =
@@ -254,6 +266,7 @@ fn syl_flags_exactly_the_abnormal_lots() {
         println!("{} {:?} {:.2} {:?} {:?}", l.lot_id, l.status, l.yield_pct, l.syl1, l.reasons.iter().map(|r| r.limit).collect::<Vec<_>>());
     }
     assert_eq!(flagged, abnormal);
+    assert_eq!(sql, abnormal, "SQL syl() agrees with the library");
     // Each lot is judged by earlier lots only, never by itself or later ones.
     for (i, l) in v.iter().enumerate() {
         assert!(l.history.iter().all(|h| v[..i].iter().any(|e| &e.lot_id == h)), "{}: {:?}", l.lot_id, l.history);
@@ -307,4 +320,151 @@ fn pat_outliers_land_in_the_lake() {
     let rows: usize =
         parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(f, 1024).unwrap().map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, lines.len());
+}
+
+/// NNR finds the injected outliers against their neighbourhood; Z-PAT flags exactly the
+/// good dies at positions that the truth says fail on at least half of the lot's wafers.
+#[test]
+fn nnr_and_zpat_match_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = gen_ws(&dir.path().join("in"), 23, 1, 6, 0.3, 10, false);
+    let lake = dir.path().join("lake");
+    ingest(&lake, &files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
+    let lot = files[0].1["lot_id"].as_str().unwrap().to_string();
+    let nnr = yieldlake::analysis::pat::NnrConfig { k: 6.0, min_neighbours: 4, tests: vec![] };
+    let req = PatRequest { cfg: PatConfig::default(), dynamic: false, limits: None, gdbn: None, nnr: Some(nnr), zpat: Some((0.5, 3)) };
+    let run = rt().block_on(async {
+        let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
+        screens::pat(&ctx, &lot, &req).await.unwrap()
+    });
+    let o = &run.outliers;
+    let s = |n: &str| o.column_by_name(n).unwrap().as_string::<i32>().clone();
+    let (wafer, screen) = (s("wafer_id"), s("screen"));
+    let x = o.column_by_name("x").unwrap().as_primitive::<Int16Type>().clone();
+    let y = o.column_by_name("y").unwrap().as_primitive::<Int16Type>().clone();
+    let tn = o.column_by_name("test_num").unwrap().as_primitive::<UInt32Type>().clone();
+    let mut nnr_flags: HashSet<(Key, u32)> = HashSet::new();
+    let mut zpat: HashSet<Key> = HashSet::new();
+    for i in 0..o.num_rows() {
+        let k = (wafer.value(i).to_string(), x.value(i), y.value(i));
+        if screen.value(i) == "nnr" {
+            nnr_flags.insert((k, tn.value(i)));
+        } else {
+            assert_eq!(screen.value(i), "zpat");
+            zpat.insert(k);
+        }
+    }
+    let mut truth: HashSet<(Key, u32)> = HashSet::new();
+    for (_, t) in &files {
+        let w = t["truth"]["wafer_id"].as_str().unwrap();
+        for out in t["truth"]["outliers"].as_array().unwrap() {
+            truth.insert((
+                (w.to_string(), out["x"].as_i64().unwrap() as i16, out["y"].as_i64().unwrap() as i16),
+                out["test_num"].as_u64().unwrap() as u32,
+            ));
+        }
+    }
+    let found = truth.intersection(&nnr_flags).count();
+    let fp = nnr_flags.difference(&truth).count();
+    println!("NNR: {found} of {} injected outliers, {fp} other flags in {} parts", truth.len(), run.input.parts.len());
+    assert!(found as f64 >= 0.8 * truth.len() as f64);
+    assert!(fp as f64 <= 0.001 * run.input.parts.len() as f64);
+    // Z-PAT from the truth's fail lists.
+    let mut at: std::collections::HashMap<(i16, i16), (u32, u32)> = Default::default();
+    let mut good: Vec<Key> = Vec::new();
+    for (_, t) in &files {
+        let t = &t["truth"];
+        let w = t["wafer_id"].as_str().unwrap();
+        let bad = truth_bad(t);
+        for d in &run.maps.iter().find(|m| m.wafer_id == w).unwrap().dies {
+            let e = at.entry((d.x, d.y)).or_default();
+            e.0 += 1;
+            if bad.contains(&(d.x, d.y)) {
+                e.1 += 1;
+            } else {
+                good.push((w.to_string(), d.x, d.y));
+            }
+        }
+    }
+    let expected: HashSet<Key> = good
+        .into_iter()
+        .filter(|(_, x, y)| {
+            let (n, f) = at[&(*x, *y)];
+            n >= 3 && f as f64 >= 0.5 * n as f64
+        })
+        .collect();
+    println!("Z-PAT: {} good dies at positions failing on half the wafers or more", expected.len());
+    assert!(!expected.is_empty());
+    assert_eq!(zpat, expected);
+}
+
+/// The limit rule's edge cases: a constant test flags nothing, a mostly constant (trim
+/// code) test falls back to the standard deviation and flags at most 1/36 of its parts,
+/// limits are clamped to the test limits, asymmetric limits follow a skewed tail, and the
+/// quantile rules give Hyndman & Fan's published values.
+#[test]
+fn pat_limit_edge_cases() {
+    use yieldlake::analysis::pat::{Spread, robust_limits};
+    use yieldlake::analysis::stats::{QuantileRule, quantile};
+    let cfg = PatConfig::default();
+    let constant = vec![5.0; 1000];
+    let l = robust_limits(&constant, &cfg, Some(0.0), Some(10.0)).unwrap();
+    assert_eq!((l.spread, l.lo, l.hi), (Spread::Zero, Some(0.0), Some(10.0)));
+    assert!(constant.iter().all(|v| !l.flags(*v)));
+    let mut trim: Vec<f64> = std::iter::repeat_n(32.0, 990).chain(std::iter::repeat_n(33.0, 10)).collect();
+    trim.sort_by(f64::total_cmp);
+    let l = robust_limits(&trim, &cfg, None, None).unwrap();
+    assert_eq!(l.spread, Spread::StdDev);
+    assert!(trim.iter().filter(|v| l.flags(**v)).count() <= trim.len() / 36);
+    let wide: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+    let l = robust_limits(&wide, &cfg, Some(100.0), Some(900.0)).unwrap();
+    assert_eq!((l.lo, l.hi), (Some(100.0), Some(900.0)));
+    // Lognormal-like: the upper tail is longer, so the upper sigma is larger.
+    let skew: Vec<f64> = (1..1000).map(|i| ((i as f64 / 1000.0 - 0.5) * 3.0).exp()).collect();
+    let a = robust_limits(&skew, &PatConfig { asymmetric: true, ..cfg }, None, None).unwrap();
+    assert!(a.sigma_hi > 2.0 * a.sigma_lo, "{a:?}");
+    // quantile(1:4, 0.25, type = t) in R: 1.5, 1.25, 1.75, 1.416667.
+    let v = [1.0, 2.0, 3.0, 4.0];
+    for (rule, want) in
+        [(QuantileRule::Type5, 1.5), (QuantileRule::Type6, 1.25), (QuantileRule::Type7, 1.75), (QuantileRule::Type8, 1.0 + 5.0 / 12.0)]
+    {
+        assert!((quantile(&v, 0.25, rule).unwrap() - want).abs() < 1e-12, "{rule:?}");
+    }
+}
+
+/// A dynamic population below the minimum sample size uses the static limits when a
+/// limits file is given, and is otherwise left unscreened, and says so.
+#[test]
+fn small_populations_fall_back_to_static_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = gen_ws(&dir.path().join("in"), 33, 1, 1, 0.05, 4, false);
+    let lake = dir.path().join("lake");
+    ingest(&lake, &files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
+    let lot = files[0].1["lot_id"].as_str().unwrap().to_string();
+    rt().block_on(async {
+        let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
+        let cfg = PatConfig { min_samples: 1_000_000, ..PatConfig::default() };
+        let lr = screens::LimitsRequest {
+            product: "YL-AMS2400",
+            lots: &[],
+            cfg,
+            min_lots: 1,
+            force: false,
+            who: "ci",
+            when: "2026-01-01T00:00:00Z",
+        };
+        let f = screens::pat_limits(&ctx, &lr).await.unwrap();
+        let mut req = PatRequest { cfg, dynamic: true, limits: None, gdbn: None, nnr: None, zpat: None };
+        let run = screens::pat(&ctx, &lot, &req).await.unwrap();
+        assert!(!run.limits.is_empty());
+        assert!(run.limits.iter().all(|l| l.source == yieldlake::analysis::pat::LimitSource::NotScreened && l.limits.is_none()));
+        assert_eq!(run.outliers.num_rows(), 0);
+        req.limits = Some(f.clone());
+        let run = screens::pat(&ctx, &lot, &req).await.unwrap();
+        for l in &run.limits {
+            assert_eq!(l.source, yieldlake::analysis::pat::LimitSource::StaticFallback);
+            let t = f.tests.iter().find(|t| t.test_num == l.test_num).unwrap();
+            assert_eq!(l.limits.as_ref(), Some(&t.limits));
+        }
+    });
 }
