@@ -26,6 +26,119 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// PAT on the wafer-sort lot against the injected outliers, and SYL/SBL on a generated
+/// 12-lot history against its abnormal lots.
+async fn screens_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, first: usize) -> Result<u32> {
+    use std::collections::BTreeSet;
+    use yieldlake::analysis::pat::{GdbnConfig, PatConfig};
+    use yieldlake::analysis::syl::Status;
+    use yieldlake::query::screens::{self, PatRequest};
+    let lot = "YL2026-01";
+    let mut mismatches = 0;
+    outln!("\n{first}. outlier screens (yieldlake pat --lot {lot} --dynamic --gdbn), against the injected outliers:\n");
+    let req =
+        PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(GdbnConfig::default()), nnr: None, zpat: None };
+    let run = screens::pat(ctx, lot, &req).await?;
+    let rows = yieldlake::analysis::pat::json_lines(&run.outliers);
+    let found: BTreeSet<(String, i64, i64, u64)> = rows
+        .iter()
+        .filter(|r| r["screen"] == "dynamic")
+        .map(|r| {
+            (
+                r["wafer_id"].as_str().unwrap_or("").to_string(),
+                r["x"].as_i64().unwrap_or(0),
+                r["y"].as_i64().unwrap_or(0),
+                r["test_num"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut truth = BTreeSet::new();
+    for f in files(&out.join("auto-ic-ws")) {
+        if f.to_string_lossy().ends_with(".truth.json") {
+            let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&f)?)?;
+            for o in t["truth"]["outliers"].as_array().into_iter().flatten() {
+                truth.insert((
+                    t["truth"]["wafer_id"].as_str().unwrap_or("").to_string(),
+                    o["x"].as_i64().unwrap_or(0),
+                    o["y"].as_i64().unwrap_or(0),
+                    o["test_num"].as_u64().unwrap_or(0),
+                ));
+            }
+        }
+    }
+    let hit = truth.intersection(&found).count();
+    mismatches += (hit < truth.len()) as u32;
+    let all = run.loss.last().expect("the lot row");
+    outln!(
+        "   dynamic PAT found {hit} of the {} injected outliers ({} other flags); GDBN flagged {} good dies; yield {:.2} % -> {:.2} % after screening{}",
+        truth.len(),
+        found.len() - hit,
+        all.by_screen.get("gdbn").copied().unwrap_or(0),
+        all.yield_before.unwrap_or(0.0),
+        all.yield_after.unwrap_or(0.0),
+        if hit < truth.len() { "  <-- MISMATCH" } else { "" }
+    );
+
+    let hist = out.join("history");
+    let o = GenOptions {
+        profile: Profile::AutoIcWs,
+        out: hist.clone(),
+        lots: 12,
+        wafers: 2,
+        seed: 3,
+        scale: 0.2,
+        order: ByteOrder::Little,
+        compression: Compression::None,
+        sites: None,
+        tests: Some(6),
+        history: true,
+    };
+    let rep = generate(&o, |_| {})?;
+    let mut abnormal = BTreeSet::new();
+    for g in &rep.files {
+        let t: serde_json::Value = serde_json::from_slice(&std::fs::read(g.truth_path.as_ref().expect("sidecar"))?)?;
+        if t["truth"].get("lot_anomaly").is_some() {
+            abnormal.insert(t["lot_id"].as_str().unwrap_or("").to_string());
+        }
+    }
+    let lake = out.join("history-lake");
+    let lk = yieldlake::lake::Lake::open_for_write(&lake)?;
+    yieldlake::job::ingest(
+        &lk,
+        &rep.files.iter().map(|g| g.path.clone()).collect::<Vec<_>>(),
+        &yieldlake::job::IngestConfig::default(),
+        &|_, _| {},
+    );
+    drop(lk);
+    let hctx = yieldlake::query::session(&lake, &super::sql::EngineArgs::default().config()).await?;
+    let v = screens::syl(&hctx, "YL-AMS2400", None, &Default::default()).await?;
+    let flagged: BTreeSet<String> =
+        v.iter().filter(|l| matches!(l.status, Status::Review | Status::Hold)).map(|l| l.lot_id.clone()).collect();
+    mismatches += (flagged != abnormal) as u32;
+    outln!(
+        "\n{}. lot disposition (yieldlake syl --product YL-AMS2400) over a generated 12-lot history in {}:\n",
+        first + 1,
+        lake.display()
+    );
+    for l in v.iter().filter(|l| l.status != Status::InsufficientHistory) {
+        let why: Vec<String> = l
+            .reasons
+            .iter()
+            .map(|r| {
+                format!("{}{} {:.2} vs {:.2}", r.limit, r.bin.map(|b| format!(" bin {b}")).unwrap_or_default(), r.value, r.limit_value)
+            })
+            .collect();
+        outln!("   {} yield {:>6.2} %  SYL1 {:>6.2}  {:?} {}", l.lot_id, l.yield_pct, l.syl1.unwrap_or(f64::NAN), l.status, why.join("; "));
+    }
+    outln!(
+        "   truth: abnormal lots {}; flagged {}{}",
+        abnormal.iter().cloned().collect::<Vec<_>>().join(", "),
+        flagged.iter().cloned().collect::<Vec<_>>().join(", "),
+        if flagged == abnormal { "" } else { "  <-- MISMATCH" }
+    );
+    Ok(mismatches)
+}
+
 /// Yield, site-to-site and wafer maps of the wafer-sort lot, each checked against truth.
 async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, first: usize) -> Result<u32> {
     use arrow::array::AsArray;
@@ -94,7 +207,9 @@ async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
 }
 
 pub fn run(out: PathBuf) -> Result<ExitCode> {
-    outln!("yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps\n");
+    outln!(
+        "yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps -> PAT, SYL/SBL\n"
+    );
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {
         profile: Profile::All,
@@ -237,6 +352,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
             outln!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
         mismatches += answers_steps(&ctx, &out, 6 + queries.len()).await?;
+        mismatches += screens_steps(&ctx, &out, 9 + queries.len()).await?;
         anyhow::Ok(())
     })?;
     outln!(
