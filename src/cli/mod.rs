@@ -9,6 +9,7 @@ mod info;
 mod ingest;
 mod output;
 mod pat;
+mod rel;
 mod schemas;
 mod sql;
 mod stats;
@@ -61,6 +62,8 @@ enum Cmd {
     Pat(pat::PatArgs),
     /// Statistical yield and bin limits (AEC-Q002) over a product's lots: normal, review or hold
     Syl(syl::SylArgs),
+    /// Reliability calculator: acceleration and FIT, binomial bounds, Weibull fits, mission profiles, sample sizes
+    Rel(rel::RelArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
         Cmd::Wafermap(a) => wafermap::run(a),
         Cmd::Pat(a) => pat::run(a),
         Cmd::Syl(a) => syl::run(a),
+        Cmd::Rel(a) => rel::run(a),
     };
     match res {
         Ok(code) => code,

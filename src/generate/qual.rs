@@ -201,3 +201,36 @@ pub fn write_qual_lot(o: &GenOptions, lot: u32, lot_id: &str, dir: &Path) -> io:
     }
     Ok(files)
 }
+
+/// One unit of a life test read at readpoints.
+#[derive(Serialize, Clone, Debug)]
+pub struct LifeTruth {
+    pub serial: String,
+    /// The true failure time, drawn from Weibull(β, η).
+    pub fail_time: f64,
+    /// The first readpoint at or after the failure; `None` for a unit still working at
+    /// the last readpoint (censored there).
+    pub seen_at: Option<u32>,
+    /// The readpoint before `seen_at` (0 for a failure seen at the first readpoint).
+    pub last_good: u32,
+}
+
+/// A life test of `units` parts whose failure times are Weibull(β, η), measured only at
+/// `readpoints` (ascending, in hours or cycles): the truth for interval-censored fits.
+/// Output depends only on the arguments.
+pub fn life_test(seed: u64, units: usize, beta: f64, eta: f64, readpoints: &[u32]) -> Vec<LifeTruth> {
+    let mut rng = Rng::for_stream(seed, "life-test", units as u64);
+    (0..units)
+        .map(|i| {
+            // Inverse CDF: t = η (−ln U)^(1/β), U in (0, 1].
+            let u = 1.0 - rng.f64();
+            let t = eta * (-u.ln()).powf(1.0 / beta);
+            let seen_at = readpoints.iter().copied().find(|&rp| rp as f64 >= t);
+            let last_good = match seen_at {
+                Some(rp) => readpoints.iter().copied().filter(|&r| r < rp).max().unwrap_or(0),
+                None => readpoints.last().copied().unwrap_or(0),
+            };
+            LifeTruth { serial: format!("LIFE-{:04}", i + 1), fail_time: t, seen_at, last_good }
+        })
+        .collect()
+}
