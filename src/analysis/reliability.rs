@@ -505,17 +505,18 @@ pub struct TurnbullStep {
 /// bound is followed by a right bound with no other bound between. Exact failures are
 /// intervals of zero width; survivors put mass beyond the last bound.
 pub fn turnbull(obs: &[Obs]) -> Vec<TurnbullStep> {
-    let mut ends: Vec<(f64, u8)> = Vec::new(); // (value, 0 = left bound, 1 = right bound)
+    // Bounds as (value, kind): intervals are (lo, hi], so at equal values a right bound
+    // (1) closes before a left bound (2) opens; an exact failure's left bound (0) comes
+    // first, so that it closes its own zero-width interval [t, t].
+    let mut ends: Vec<(f64, u8)> = Vec::new();
     for o in obs {
-        ends.push((o.lo, 0));
+        ends.push((o.lo, if o.lo == o.hi { 0 } else { 2 }));
         ends.push((o.hi, 1));
     }
-    // Sort by value; at equal values a right bound of an exact failure (lo = hi) closes
-    // its own zero-width interval, so lefts come first.
     ends.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut inner: Vec<(f64, f64)> = Vec::new();
     for w in ends.windows(2) {
-        if w[0].1 == 0 && w[1].1 == 1 {
+        if w[0].1 != 1 && w[1].1 == 1 {
             inner.push((w[0].0, w[1].0));
         }
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use yieldlake::analysis::reliability::{self as rel, Obs};
 
 use super::output::outln;
@@ -76,6 +76,12 @@ struct WeibullArgs {
     /// Two-sided confidence of the bounds.
     #[arg(long, default_value_t = 0.95)]
     cl: f64,
+    /// Write the Weibull probability plot here as SVG, and beside it as PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// The time unit, for the plot's axis.
+    #[arg(long, default_value = "h")]
+    unit: String,
     #[arg(long)]
     json: bool,
 }
@@ -297,7 +303,16 @@ fn weibull(w: WeibullArgs) -> Result<ExitCode> {
         Err(e) => return usage(format!("{}: {e}", w.times.display())),
     };
     let mut v = serde_json::to_value(&fit)?;
-    v["turnbull"] = serde_json::to_value(rel::turnbull(&obs))?;
+    let steps = rel::turnbull(&obs);
+    v["turnbull"] = serde_json::to_value(&steps)?;
+    if let Some(p) = &w.plot {
+        let title = format!("Weibull probability plot: {}", w.times.file_name().map(|f| f.to_string_lossy()).unwrap_or_default());
+        let svg = yieldlake::report::weibull::draw_weibull(&title, &fit, &steps, &w.unit);
+        std::fs::write(p, &svg).with_context(|| format!("writing {}", p.display()))?;
+        let png = yieldlake::report::png::svg_to_png(&svg).map_err(anyhow::Error::msg)?;
+        std::fs::write(p.with_extension("png"), png)?;
+        eprintln!("wrote {} and {}", p.display(), p.with_extension("png").display());
+    }
     let text = format!(
         "{} units: {} exact failures, {} in intervals, {} censored\nbeta {:.6} [{:.6}, {:.6}]  eta {:.6} [{:.6}, {:.6}]  ({:.0} % two-sided, {} bounds)\nlog-likelihood {:.6}\nB1 {:.6}  B10 {:.6}",
         fit.n,

@@ -1,5 +1,5 @@
 //! Pictures and documents from the analysis layer's numbers: SVG charts (wafer maps,
-//! histograms), PNG renderings of them, and SEMI G85 map files. Nothing here computes
+//! histograms, Weibull probability plots), PNG renderings of them, and SEMI G85 map files. Nothing here computes
 //! a statistic; it draws and writes what `analysis` returns.
 
 pub mod g85;
@@ -7,3 +7,4 @@ pub mod histogram;
 pub mod png;
 pub mod svg;
 pub mod wafermap;
+pub mod weibull;

@@ -114,6 +114,20 @@ fn interval_censored_fit_recovers_the_truth() {
         let step = tb.iter().filter(|s| s.hi <= rp as f64).map(|s| s.mass).sum::<f64>();
         assert!((step - seen).abs() < 1e-9, "Turnbull F({rp}) = {step}, empirical {seen}");
     }
+    // Innermost intervals of readpoint data are the readpoint intervals themselves.
+    let spans: Vec<(f64, f64)> = tb.iter().map(|s| (s.lo, s.hi)).collect();
+    assert_eq!(spans, vec![(0.0, 168.0), (168.0, 500.0), (500.0, 1000.0), (1000.0, f64::INFINITY)]);
+    // The probability plot draws one Turnbull point per finite step, at its cumulative
+    // mass, and renders at its fixed size.
+    let svg = yieldlake::report::weibull::draw_weibull("life test", &fi, &tb, "h");
+    let dots: Vec<f64> = svg
+        .split("class=\"turnbull\"")
+        .skip(1)
+        .map(|c| c.split("data-cdf=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(dots, tb.iter().filter(|s| s.hi.is_finite()).map(|s| s.cdf).collect::<Vec<_>>());
+    let png = resvg::tiny_skia::Pixmap::decode_png(&yieldlake::report::png::svg_to_png(&svg).unwrap()).unwrap();
+    assert_eq!((png.width(), png.height()), (yieldlake::report::weibull::WIDTH, yieldlake::report::weibull::HEIGHT));
     // FIT: failures per readpoint, hours up to the start of each unit's interval.
     let hours = rel::device_hours(&interval);
     let expect: f64 = truth.iter().map(|u| u.last_good as f64).sum();
