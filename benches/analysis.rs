@@ -191,8 +191,15 @@ fn main() {
             });
             rows = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b[0].column(0)).value(0);
         });
-        let req =
-            PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(GdbnConfig::default()), nnr: None, zpat: None };
+        let req = PatRequest {
+            cfg: PatConfig::default(),
+            dynamic: true,
+            limits: None,
+            gdbn: Some(GdbnConfig::default()),
+            nnr: None,
+            zpat: None,
+            maps: false,
+        };
         let mut flagged = 0;
         let ours = best(runs, || {
             let run = rt.block_on(screens::pat(&ctx, lot, &req)).unwrap();
@@ -203,5 +210,17 @@ fn main() {
             "pat --dynamic --gdbn, 25 wafers x 200 tests",
             ours / scan
         );
+        let load = best(runs, || {
+            rt.block_on(screens::load(&ctx, &[lot.to_string()])).unwrap();
+        });
+        println!(
+            "{:<44} {load:>9.3}s {scan:>9.3}s {:>7.2}x  (reading the parts, tests and passing values)",
+            "  of which loading the values",
+            load / scan
+        );
+        let maps = best(runs, || {
+            rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
+        });
+        println!("{:<44} {maps:>9.3}s {scan:>9.3}s {:>7.2}x  (the maps GDBN works on)", "  of which the wafer maps", maps / scan);
     }
 }

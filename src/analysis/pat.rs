@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::stats::{QuantileRule, quantile};
+use super::stats::{QuantileRule, quantile, quantile_select};
 use super::wafermap::{WaferMap, stacked};
 
 /// Settings of the PAT limit computation, recorded with every result.
@@ -70,19 +70,23 @@ impl Limits {
     }
 }
 
-/// Robust limits from sorted values: median ± k sigma, sigma = IQR / 1.35, clamped to the
+/// Robust limits from a population's values: median ± k sigma, sigma = IQR / 1.35, clamped to the
 /// test limits `spec_lo`/`spec_hi` (a PAT limit is never wider than the test's). With
 /// `asymmetric`, sigma below the median is (Q2 - Q1) / 0.675 and above it (Q3 - Q2) / 0.675:
 /// for a normal population both equal IQR / 1.35, for a skewed one each tail gets its own.
-pub fn robust_limits(sorted: &[f64], cfg: &PatConfig, spec_lo: Option<f64>, spec_hi: Option<f64>) -> Option<Limits> {
-    let q = |p| quantile(sorted, p, cfg.rule);
-    let (q1, med, q3) = (q(0.25)?, q(0.5)?, q(0.75)?);
+///
+/// `values` need not be sorted: the quartiles are found by selection, which reorders them.
+pub fn robust_limits<T: Copy + Into<f64>>(values: &mut [T], cfg: &PatConfig, spec_lo: Option<f64>, spec_hi: Option<f64>) -> Option<Limits> {
+    let med = quantile_select(values, 0.5, cfg.rule)?;
+    let q1 = quantile_select(values, 0.25, cfg.rule)?;
+    let q3 = quantile_select(values, 0.75, cfg.rule)?;
+    let vals = &*values;
     let (mut slo, mut shi) = if cfg.asymmetric { ((med - q1) / 0.675, (q3 - med) / 0.675) } else { ((q3 - q1) / 1.35, (q3 - q1) / 1.35) };
     let mut spread = Spread::Robust;
     if !(slo > 0.0 && shi > 0.0) {
-        let n = sorted.len() as f64;
-        let mean = sorted.iter().sum::<f64>() / n;
-        let sd = if n > 1.0 { (sorted.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+        let n = vals.len() as f64;
+        let mean = vals.iter().map(|v| (*v).into()).sum::<f64>() / n;
+        let sd = if n > 1.0 { (vals.iter().map(|v| ((*v).into() - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
         (slo, shi, spread) = if sd > 0.0 { (sd, sd, Spread::StdDev) } else { (0.0, 0.0, Spread::Zero) };
     }
     let (lo, hi) = if spread == Spread::Zero {
@@ -91,10 +95,12 @@ pub fn robust_limits(sorted: &[f64], cfg: &PatConfig, spec_lo: Option<f64>, spec
         let (l, h) = (med - cfg.k * slo, med + cfg.k * shi);
         (Some(spec_lo.map_or(l, |s| l.max(s))), Some(spec_hi.map_or(h, |s| h.min(s))))
     };
-    Some(Limits { n: sorted.len() as u64, center: med, sigma_lo: slo, sigma_hi: shi, spread, lo, hi })
+    Some(Limits { n: vals.len() as u64, center: med, sigma_lo: slo, sigma_hi: shi, spread, lo, hi })
 }
 
-/// Columns of the parts input: each die's or part's deciding touch in the lot.
+/// Columns of the parts input: every touch of the lots' parts. [`PatInput::new`] keeps each
+/// die's deciding touch across files at wafer sort (the latest file, then the latest
+/// touch: `final_dies`), and each part's final touch within its file at final test.
 pub fn parts_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("file_id", DataType::Utf8, false),
@@ -109,6 +115,11 @@ pub fn parts_schema() -> SchemaRef {
         Field::new("hard_bin", DataType::UInt16, true),
         Field::new("soft_bin", DataType::UInt16, true),
         Field::new("passed", DataType::Boolean, true),
+        Field::new("touch_key", DataType::Utf8, true),
+        // Rank of the file in test order (start time, finish time, file id).
+        Field::new("file_ord", DataType::UInt32, false),
+        Field::new("is_final", DataType::Boolean, false),
+        Field::new("wafer_sort", DataType::Boolean, false),
     ]))
 }
 
@@ -119,6 +130,8 @@ pub fn tests_schema() -> SchemaRef {
         Field::new("test_key", DataType::UInt32, false),
         Field::new("test_num", DataType::UInt32, false),
         Field::new("test_name", DataType::Utf8, false),
+        Field::new("lo_limit", DataType::Float32, true),
+        Field::new("hi_limit", DataType::Float32, true),
     ]))
 }
 
@@ -165,8 +178,13 @@ pub struct PatInput {
     files: HashMap<String, FileIndex>,
 }
 
-/// A file's part index by part_seq and test index by test_key.
-type FileIndex = (Vec<u32>, Vec<u32>);
+/// A file's part index by part_seq, and test index and test limits by test_key.
+#[derive(Default)]
+struct FileIndex {
+    by_seq: Vec<u32>,
+    by_key: Vec<u32>,
+    limits: Vec<(Option<f32>, Option<f32>)>,
+}
 
 const NONE: u32 = u32::MAX;
 
@@ -174,14 +192,43 @@ impl PatInput {
     pub fn new(parts: &[RecordBatch], tests: &[RecordBatch]) -> PatInput {
         let mut input = PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: HashMap::new() };
         let mut pops: HashMap<String, u32> = HashMap::new();
-        for b in parts {
+        // The deciding touch of each wafer-sort die: the highest (file order, part_seq)
+        // among the touches with the same lot and die key.
+        let mut deciding: HashMap<(&str, &str), (u32, u32, usize, usize)> = HashMap::new();
+        for (bi, b) in parts.iter().enumerate() {
+            let (lot, key) = (b.column(3).as_string::<i32>(), b.column(11).as_string::<i32>());
+            let seq = b.column(1).as_primitive::<UInt32Type>();
+            let ord = b.column(12).as_primitive::<UInt32Type>();
+            let ws = b.column(14).as_boolean();
+            for i in 0..b.num_rows() {
+                if ws.value(i) && key.is_valid(i) && key.value(i).starts_with("w:") {
+                    let t = (ord.value(i), seq.value(i), bi, i);
+                    deciding.entry((lot.value(i), key.value(i))).and_modify(|d| *d = (*d).max(t)).or_insert(t);
+                }
+            }
+        }
+        let mut keep: Vec<Vec<bool>> = parts
+            .iter()
+            .map(|b| {
+                b.column(13)
+                    .as_boolean()
+                    .iter()
+                    .zip(b.column(14).as_boolean().iter())
+                    .map(|(f, ws)| ws != Some(true) && f == Some(true))
+                    .collect()
+            })
+            .collect();
+        for (_, _, bi, i) in deciding.into_values() {
+            keep[bi][i] = true;
+        }
+        for (bi, b) in parts.iter().enumerate() {
             let s = |i: usize| b.column(i).as_string::<i32>();
             let (file, pop, lot, wafer, pid) = (s(0), s(2), s(3), s(4), s(7));
             let seq = b.column(1).as_primitive::<UInt32Type>();
             let (x, y) = (b.column(5).as_primitive::<Int16Type>(), b.column(6).as_primitive::<Int16Type>());
             let (hb, sb) = (b.column(8).as_primitive::<UInt16Type>(), b.column(9).as_primitive::<UInt16Type>());
             let passed = b.column(10).as_boolean();
-            for i in 0..b.num_rows() {
+            for i in (0..b.num_rows()).filter(|&i| keep[bi][i]) {
                 let n = pops.len() as u32;
                 let p = *pops.entry(pop.value(i).to_string()).or_insert(n);
                 if p == n {
@@ -202,7 +249,7 @@ impl PatInput {
                     soft_bin: sb.is_valid(i).then(|| sb.value(i)),
                     passed: passed.is_valid(i) && passed.value(i),
                 });
-                let by_seq = &mut input.files.entry(file.value(i).to_string()).or_default().0;
+                let by_seq = &mut input.files.entry(file.value(i).to_string()).or_default().by_seq;
                 let s = seq.value(i) as usize;
                 if by_seq.len() <= s {
                     by_seq.resize(s + 1, NONE);
@@ -216,8 +263,9 @@ impl PatInput {
             let key = b.column(1).as_primitive::<UInt32Type>();
             let num = b.column(2).as_primitive::<UInt32Type>();
             let name = b.column(3).as_string::<i32>();
+            let (lo, hi) = (b.column(4).as_primitive::<Float32Type>(), b.column(5).as_primitive::<Float32Type>());
             for i in 0..b.num_rows() {
-                let Some((_, by_key)) = input.files.get_mut(file.value(i)) else { continue };
+                let Some(fi) = input.files.get_mut(file.value(i)) else { continue };
                 let id = TestId { test_num: num.value(i), test_name: name.value(i).to_string() };
                 let n = ids.len() as u32;
                 let t = *ids.entry(id.clone()).or_insert(n);
@@ -225,13 +273,22 @@ impl PatInput {
                     input.tests.push(id);
                 }
                 let k = key.value(i) as usize;
-                if by_key.len() <= k {
-                    by_key.resize(k + 1, NONE);
+                if fi.by_key.len() <= k {
+                    fi.by_key.resize(k + 1, NONE);
+                    fi.limits.resize(k + 1, (None, None));
                 }
-                by_key[k] = t;
+                fi.by_key[k] = t;
+                fi.limits[k] = (lo.is_valid(i).then(|| lo.value(i)), hi.is_valid(i).then(|| hi.value(i)));
             }
         }
         input
+    }
+
+    /// The files the parts come from.
+    pub fn file_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.files.keys().cloned().collect();
+        v.sort();
+        v
     }
 
     pub fn values(&self) -> PatValues {
@@ -269,9 +326,9 @@ impl PatValues {
                     continue;
                 }
             }
-            let Some((_, (by_seq, by_key))) = cur else { continue };
-            let p = by_seq.get(seq.value(i) as usize).copied().unwrap_or(NONE);
-            let t = by_key.get(key.value(i) as usize).copied().unwrap_or(NONE);
+            let Some((_, fi)) = cur else { continue };
+            let p = fi.by_seq.get(seq.value(i) as usize).copied().unwrap_or(NONE);
+            let t = fi.by_key.get(key.value(i) as usize).copied().unwrap_or(NONE);
             if p == NONE || t == NONE || res.is_null(i) || !input.parts[p as usize].passed {
                 continue;
             }
@@ -286,9 +343,56 @@ impl PatValues {
         }
     }
 
+    /// One file's results with columns `part_seq`, `test_key`, `result` and `valid` (found
+    /// by name): the file's rows need no file id, and the limits come from its tests.
+    pub fn update_file(&mut self, input: &PatInput, file_id: &str, b: &RecordBatch) -> Result<(), ArrowError> {
+        let Some(fi) = input.files.get(file_id) else { return Ok(()) };
+        let col = |n: &str, t: &DataType| -> Result<ArrayRef, ArrowError> {
+            let c = b.column_by_name(n).ok_or_else(|| ArrowError::SchemaError(format!("results has no column {n}")))?;
+            arrow::compute::cast(c, t)
+        };
+        let (seq, key) = (col("part_seq", &DataType::UInt32)?, col("test_key", &DataType::UInt32)?);
+        let (res, valid) = (col("result", &DataType::Float32)?, col("valid", &DataType::Boolean)?);
+        let (seq, key, res, valid) =
+            (seq.as_primitive::<UInt32Type>(), key.as_primitive::<UInt32Type>(), res.as_primitive::<Float32Type>(), valid.as_boolean());
+        // Each part_seq's group base (population × tests), or NONE when the part is not a
+        // passing deciding touch: one lookup per row.
+        let nt = self.ntests as u32;
+        let base: Vec<u32> = fi
+            .by_seq
+            .iter()
+            .map(|&p| if p != NONE && input.parts[p as usize].passed { input.parts[p as usize].population * nt } else { NONE })
+            .collect();
+        let (sv, kv, rv) = (seq.values(), key.values(), res.values());
+        let nulls = seq.null_count() + res.null_count() + valid.null_count() > 0;
+        for i in 0..b.num_rows() {
+            if !valid.value(i) || (nulls && (seq.is_null(i) || res.is_null(i) || valid.is_null(i))) {
+                continue;
+            }
+            let s = sv[i] as usize;
+            let g0 = base.get(s).copied().unwrap_or(NONE);
+            let k = kv[i] as usize;
+            let t = fi.by_key.get(k).copied().unwrap_or(NONE);
+            if g0 == NONE || t == NONE {
+                continue;
+            }
+            let g = &mut self.groups[(g0 + t) as usize];
+            if g.values.is_empty() {
+                (g.lo, g.hi) = fi.limits[k];
+            }
+            g.values.push((rv[i], fi.by_seq[s]));
+        }
+        Ok(())
+    }
+
+    /// Folds in another stream's or file's values (moved when this group is empty).
     pub fn merge(&mut self, other: PatValues) {
         for (g, o) in self.groups.iter_mut().zip(other.groups) {
-            g.values.extend(o.values);
+            if g.values.is_empty() {
+                g.values = o.values;
+            } else {
+                g.values.extend(o.values);
+            }
             g.lo = g.lo.or(o.lo);
             g.hi = g.hi.or(o.hi);
         }
@@ -300,17 +404,10 @@ impl PatValues {
 }
 
 impl Group {
-    /// The values a PAT population is built from: finite and inside the test limits, sorted.
-    pub fn population(&self) -> Vec<f64> {
-        let (lo, hi) = (self.lo.map(f64::from), self.hi.map(f64::from));
-        let mut v: Vec<f64> = self
-            .values
-            .iter()
-            .map(|(x, _)| *x as f64)
-            .filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h))
-            .collect();
-        v.sort_unstable_by(|a, b| a.total_cmp(b));
-        v
+    /// The values a PAT population is built from: finite and inside the test limits.
+    pub fn population(&self) -> Vec<f32> {
+        let (lo, hi) = (self.lo, self.hi);
+        self.values.iter().map(|(x, _)| *x).filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h)).collect()
     }
 }
 
@@ -384,10 +481,10 @@ pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: 
                 return None;
             }
             let id = &input.tests[t];
-            let pop = input.populations[p].clone();
-            let sorted = g.population();
-            let (source, limits) = if sorted.len() >= cfg.min_samples.max(1) {
-                (LimitSource::Dynamic, robust_limits(&sorted, cfg, g.lo.map(f64::from), g.hi.map(f64::from)))
+            let pop_name = input.populations[p].clone();
+            let mut pop = g.population();
+            let (source, limits) = if pop.len() >= cfg.min_samples.max(1) {
+                (LimitSource::Dynamic, robust_limits(&mut pop, cfg, g.lo.map(f64::from), g.hi.map(f64::from)))
             } else {
                 match fallback.and_then(|f| f.find(id)) {
                     Some(l) => (LimitSource::StaticFallback, Some(l.limits.clone())),
@@ -398,7 +495,7 @@ pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: 
                 Some(l) => flag_group(g, l, Screen::Dynamic, t as u32),
                 None => Vec::new(),
             };
-            Some((PopLimits { population: pop, test_num: id.test_num, test_name: id.test_name.clone(), source, limits }, flags))
+            Some((PopLimits { population: pop_name, test_num: id.test_num, test_name: id.test_name.clone(), source, limits }, flags))
         })
         .collect();
     let mut limits = Vec::with_capacity(done.len());
@@ -482,8 +579,8 @@ impl LimitsFile {
                     pooled.lo = pooled.lo.or(g.lo);
                     pooled.hi = pooled.hi.or(g.hi);
                 }
-                let sorted = pooled.population();
-                let limits = robust_limits(&sorted, cfg, pooled.lo.map(f64::from), pooled.hi.map(f64::from))?;
+                let mut pop = pooled.population();
+                let limits = robust_limits(&mut pop, cfg, pooled.lo.map(f64::from), pooled.hi.map(f64::from))?;
                 let id = &input.tests[t];
                 Some(TestLimits { test_num: id.test_num, test_name: id.test_name.clone(), limits })
             })
@@ -655,10 +752,9 @@ pub fn nnr(input: &PatInput, values: &PatValues, pop: usize, test: usize, cfg: &
         let m = quantile(&nb, 0.5, QuantileRule::Type7).unwrap_or(0.0);
         resid.push((*p, *v as f64 - m));
     }
-    let mut sorted: Vec<f64> = resid.iter().map(|r| r.1).collect();
-    sorted.sort_unstable_by(|a, b| a.total_cmp(b));
+    let mut rs: Vec<f64> = resid.iter().map(|r| r.1).collect();
     let pc = PatConfig { k: cfg.k, rule, ..PatConfig::default() };
-    let Some(l) = robust_limits(&sorted, &pc, None, None) else { return Vec::new() };
+    let Some(l) = robust_limits(&mut rs, &pc, None, None) else { return Vec::new() };
     resid
         .into_iter()
         .filter(|(_, r)| l.flags(*r))
@@ -843,20 +939,56 @@ pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
     rows
 }
 
+/// The lots' wafers as maps of their deciding dies (position, pass/fail, hard bin), for
+/// the spatial screens: the same dies `wafermap` draws, without reading them again.
+pub fn input_maps(input: &PatInput) -> Vec<WaferMap> {
+    let mut by: BTreeMap<(&str, &str), Vec<super::wafermap::Die>> = BTreeMap::new();
+    for p in &input.parts {
+        if let (Some(w), Some(x), Some(y)) = (p.wafer_id.as_deref(), p.x, p.y) {
+            by.entry((p.lot_id.as_str(), w)).or_default().push(super::wafermap::Die {
+                x,
+                y,
+                bin: p.hard_bin,
+                passed: Some(p.passed),
+                first_bin: None,
+                first_passed: None,
+                value: None,
+                out_of_limits: false,
+            });
+        }
+    }
+    by.into_iter()
+        .map(|((lot, w), dies)| WaferMap {
+            lot_id: lot.to_string(),
+            wafer_id: w.to_string(),
+            geometry: Default::default(),
+            dies,
+            bins: Vec::new(),
+            yield_pct: None,
+            unplaced: BTreeMap::new(),
+            notes: Vec::new(),
+        })
+        .collect()
+}
+
 /// Flags of the spatial screens (GDBN, Z-PAT) on good dies, mapped to their parts by
 /// wafer and position.
-pub fn spatial_flags(input: &PatInput, maps: &[WaferMap], gdbn_cfg: Option<&GdbnConfig>, zpat: Option<(f64, u32)>) -> Vec<Flag> {
-    let mut at: HashMap<(&str, i16, i16), u32> = HashMap::new();
+pub fn spatial_flags(input: &PatInput, gdbn_cfg: Option<&GdbnConfig>, zpat: Option<(f64, u32)>) -> Vec<Flag> {
+    if gdbn_cfg.is_none() && zpat.is_none() {
+        return Vec::new();
+    }
+    let maps = input_maps(input);
+    let mut at: HashMap<(&str, &str, i16, i16), u32> = HashMap::new();
     for (i, p) in input.parts.iter().enumerate() {
         if let (Some(w), Some(x), Some(y), true) = (p.wafer_id.as_deref(), p.x, p.y, p.passed) {
-            at.insert((w, x, y), i as u32);
+            at.insert((p.lot_id.as_str(), w, x, y), i as u32);
         }
     }
     let mut flags = Vec::new();
     if let Some(cfg) = gdbn_cfg {
-        for m in maps {
+        for m in &maps {
             for (x, y, score) in gdbn(m, cfg) {
-                if let Some(p) = at.get(&(m.wafer_id.as_str(), x, y)) {
+                if let Some(p) = at.get(&(m.lot_id.as_str(), m.wafer_id.as_str(), x, y)) {
                     flags.push(Flag {
                         part: *p,
                         screen: Screen::Gdbn,
@@ -870,11 +1002,17 @@ pub fn spatial_flags(input: &PatInput, maps: &[WaferMap], gdbn_cfg: Option<&Gdbn
         }
     }
     if let Some((share, min_wafers)) = zpat {
-        let pos = zpat_positions(maps, share, min_wafers);
-        for m in maps {
-            for (x, y, rate) in &pos {
-                if let Some(p) = at.get(&(m.wafer_id.as_str(), *x, *y)) {
-                    flags.push(Flag { part: *p, screen: Screen::Zpat, test: None, value: Some(*rate), lo: None, hi: Some(share) });
+        let mut lots: BTreeMap<&str, Vec<WaferMap>> = BTreeMap::new();
+        for m in &maps {
+            lots.entry(m.lot_id.as_str()).or_default().push(m.clone());
+        }
+        for (lot, lot_maps) in &lots {
+            let pos = zpat_positions(lot_maps, share, min_wafers);
+            for m in lot_maps {
+                for (x, y, rate) in &pos {
+                    if let Some(p) = at.get(&(*lot, m.wafer_id.as_str(), *x, *y)) {
+                        flags.push(Flag { part: *p, screen: Screen::Zpat, test: None, value: Some(*rate), lo: None, hi: Some(share) });
+                    }
                 }
             }
         }

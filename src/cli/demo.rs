@@ -36,8 +36,15 @@ async fn screens_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
     let lot = "YL2026-01";
     let mut mismatches = 0;
     outln!("\n{first}. outlier screens (yieldlake pat --lot {lot} --dynamic --gdbn), against the injected outliers:\n");
-    let req =
-        PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(GdbnConfig::default()), nnr: None, zpat: None };
+    let req = PatRequest {
+        cfg: PatConfig::default(),
+        dynamic: true,
+        limits: None,
+        gdbn: Some(GdbnConfig::default()),
+        nnr: None,
+        zpat: None,
+        maps: false,
+    };
     let run = screens::pat(ctx, lot, &req).await?;
     let rows = yieldlake::analysis::pat::json_lines(&run.outliers);
     let found: BTreeSet<(String, i64, i64, u64)> = rows

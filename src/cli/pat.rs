@@ -228,6 +228,7 @@ fn screen(a: RunArgs) -> Result<ExitCode> {
         }),
         nnr: a.nnr.then(|| NnrConfig { k: a.limit.k, min_neighbours: 4, tests: a.nnr_tests.clone() }),
         zpat: a.zpat.then_some((a.zpat_share, a.zpat_min_wafers)),
+        maps: a.out.is_some(),
     };
     with_session(&lake, &a.engine, async |ctx| {
         let run = screens::pat(ctx, &lot, &req).await?;

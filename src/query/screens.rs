@@ -27,6 +27,8 @@ pub struct PatRequest {
     pub nnr: Option<NnrConfig>,
     /// Z-PAT: (share of wafers, minimum wafers at the position).
     pub zpat: Option<(f64, u32)>,
+    /// Also read the lot's wafer maps (with WCR geometry), for inked G85 files.
+    pub maps: bool,
 }
 
 /// One screening run.
@@ -62,15 +64,51 @@ pub async fn product_lots(ctx: &SessionContext, product: &str) -> Result<Vec<Str
 pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, PatValues)> {
     let ls = lots.iter().map(|l| lit(l)).collect::<Vec<_>>().join(", ");
     let parts_sql = format!(
-        "SELECT d.file_id, d.part_seq, d.lot_id || '/' || d.wafer_id AS population, d.lot_id, d.wafer_id, d.x, d.y, d.part_id, d.hard_bin, d.soft_bin, d.passed \
-         FROM final_dies d WHERE d.lot_id IN ({ls}) \
-         UNION ALL SELECT p.file_id, p.part_seq, p.lot_id || '/' || f.insertion, p.lot_id, p.wafer_id, p.x, p.y, p.part_id, p.hard_bin, p.soft_bin, p.passed \
-         FROM final_parts p JOIN files f ON p.file_id = f.file_id WHERE f.stage <> 'wafer_sort' AND p.lot_id IN ({ls})"
+        "WITH f AS ({FILE_ORDER}) SELECT p.file_id, p.part_seq, \
+         CASE WHEN f.stage = 'wafer_sort' THEN p.lot_id || '/' || coalesce(p.wafer_id, '') ELSE p.lot_id || '/' || f.insertion END AS population, \
+         p.lot_id, p.wafer_id, p.x, p.y, p.part_id, p.hard_bin, p.soft_bin, p.passed, p.touch_key, f.file_ord, p.is_final, f.stage = 'wafer_sort' AS wafer_sort \
+         FROM parts p JOIN f ON p.file_id = f.file_id WHERE p.lot_id IN ({ls})"
     );
     let parts = rows(ctx, &parts_sql, &pat::parts_schema()).await?;
-    let tests_sql = format!("SELECT file_id, test_key, test_num, test_name FROM tests WHERE rec_type = 'P' AND lot_id IN ({ls})");
+    let tests_sql =
+        format!("SELECT file_id, test_key, test_num, test_name, lo_limit, hi_limit FROM tests WHERE rec_type = 'P' AND lot_id IN ({ls})");
     let tests = rows(ctx, &tests_sql, &pat::tests_schema()).await?;
     let input = PatInput::new(&parts, &tests);
+    // Each results file holds one ingested file's rows: read the lot's files directly,
+    // in parallel, without materialising a file id per row. A session whose results are
+    // not files on disk goes through SQL.
+    let paths = results_paths(ctx).await?;
+    let ids = input.file_ids();
+    if !paths.is_empty() && ids.iter().all(|id| paths.contains_key(id)) {
+        let input = Arc::new(input);
+        let jobs: Vec<(String, std::path::PathBuf)> = ids.iter().map(|id| (id.clone(), paths[id].clone())).collect();
+        let inp = input.clone();
+        let values = tokio::task::spawn_blocking(move || {
+            use rayon::prelude::*;
+            jobs.par_iter()
+                .map(|(id, path)| -> Result<PatValues> {
+                    let mut v = inp.values();
+                    let f = std::fs::File::open(path).map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
+                    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?;
+                    let mask = parquet::arrow::ProjectionMask::columns(b.parquet_schema(), ["part_seq", "test_key", "result", "valid"]);
+                    for batch in b.with_projection(mask).with_batch_size(1 << 16).build()? {
+                        v.update_file(&inp, id, &batch?)?;
+                    }
+                    Ok(v)
+                })
+                .try_reduce(
+                    || inp.values(),
+                    |mut a, b| {
+                        a.merge(b);
+                        Ok(a)
+                    },
+                )
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        let input = Arc::try_unwrap(input).map_err(|_| DataFusionError::Internal("PAT input still shared".into()))?;
+        return Ok((input, values));
+    }
     let values_sql = format!(
         "SELECT file_id, part_seq, test_key, result, lo_limit, hi_limit FROM results WHERE rec_type = 'P' AND valid AND part_seq IS NOT NULL AND lot_id IN ({ls})"
     );
@@ -94,6 +132,23 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
     }
     let input = Arc::try_unwrap(input).map_err(|_| DataFusionError::Internal("PAT input still shared".into()))?;
     Ok((input, values))
+}
+
+/// file_id -> Parquet file of the session's `results` table (one file per ingested file,
+/// named by its id), when the table is a listing of files on disk.
+async fn results_paths(ctx: &SessionContext) -> Result<std::collections::HashMap<String, std::path::PathBuf>> {
+    let mut out = std::collections::HashMap::new();
+    let t = ctx.table_provider("results").await?;
+    if let Some(l) = t.downcast_ref::<datafusion::datasource::listing::ListingTable>() {
+        for u in l.table_paths() {
+            if let Ok(p) = u.get_url().to_file_path()
+                && let Some(stem) = p.file_stem()
+            {
+                out.insert(stem.to_string_lossy().to_string(), p);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Screens one lot.
@@ -135,13 +190,12 @@ pub async fn pat(ctx: &SessionContext, lot: &str, req: &PatRequest) -> Result<Pa
             }
         }
     }
-    // Maps for the spatial screens and the inked G85 files; a final-test lot has none.
-    let maps = match wafer_maps(ctx, lot, None, BinKind::Hard, None).await {
-        Ok(m) => m,
-        Err(e) if req.gdbn.is_some() || req.zpat.is_some() => return Err(not_found(format!("GDBN and Z-PAT need wafer maps: {e}"))),
-        Err(_) => Vec::new(),
-    };
-    flags.extend(pat::spatial_flags(&input, &maps, req.gdbn.as_ref(), req.zpat));
+    if (req.gdbn.is_some() || req.zpat.is_some()) && input.parts.iter().all(|p| p.wafer_id.is_none() || p.x.is_none()) {
+        return Err(not_found(format!("GDBN and Z-PAT need die positions, and lot {lot:?} has none (it was not tested at wafer sort)")));
+    }
+    flags.extend(pat::spatial_flags(&input, req.gdbn.as_ref(), req.zpat));
+    // The maps with their geometry, for the inked G85 files; a final-test lot has none.
+    let maps = if req.maps { wafer_maps(ctx, lot, None, BinKind::Hard, None).await.unwrap_or_default() } else { Vec::new() };
     let no_passing: Vec<String> = {
         let mut seen = vec![false; input.tests.len()];
         for p in 0..input.populations.len() {

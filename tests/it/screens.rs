@@ -74,7 +74,8 @@ fn dynamic_pat_and_gdbn_match_the_truth() {
     ingest(&lake, &files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
     let lot = files[0].1["lot_id"].as_str().unwrap().to_string();
     let gcfg = GdbnConfig::default();
-    let req = PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(gcfg.clone()), nnr: None, zpat: None };
+    let req =
+        PatRequest { cfg: PatConfig::default(), dynamic: true, limits: None, gdbn: Some(gcfg.clone()), nnr: None, zpat: None, maps: true };
     let run = rt().block_on(async {
         let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
         screens::pat(&ctx, &lot, &req).await.unwrap()
@@ -332,7 +333,15 @@ fn nnr_and_zpat_match_the_truth() {
     ingest(&lake, &files.iter().map(|f| f.0.clone()).collect::<Vec<_>>());
     let lot = files[0].1["lot_id"].as_str().unwrap().to_string();
     let nnr = yieldlake::analysis::pat::NnrConfig { k: 6.0, min_neighbours: 4, tests: vec![] };
-    let req = PatRequest { cfg: PatConfig::default(), dynamic: false, limits: None, gdbn: None, nnr: Some(nnr), zpat: Some((0.5, 3)) };
+    let req = PatRequest {
+        cfg: PatConfig::default(),
+        dynamic: false,
+        limits: None,
+        gdbn: None,
+        nnr: Some(nnr),
+        zpat: Some((0.5, 3)),
+        maps: true,
+    };
     let run = rt().block_on(async {
         let ctx = session(&lake, &QueryConfig::default()).await.unwrap();
         screens::pat(&ctx, &lot, &req).await.unwrap()
@@ -408,20 +417,20 @@ fn pat_limit_edge_cases() {
     use yieldlake::analysis::stats::{QuantileRule, quantile};
     let cfg = PatConfig::default();
     let constant = vec![5.0; 1000];
-    let l = robust_limits(&constant, &cfg, Some(0.0), Some(10.0)).unwrap();
+    let l = robust_limits(&mut constant.clone(), &cfg, Some(0.0), Some(10.0)).unwrap();
     assert_eq!((l.spread, l.lo, l.hi), (Spread::Zero, Some(0.0), Some(10.0)));
     assert!(constant.iter().all(|v| !l.flags(*v)));
     let mut trim: Vec<f64> = std::iter::repeat_n(32.0, 990).chain(std::iter::repeat_n(33.0, 10)).collect();
     trim.sort_by(f64::total_cmp);
-    let l = robust_limits(&trim, &cfg, None, None).unwrap();
+    let l = robust_limits(&mut trim.clone(), &cfg, None, None).unwrap();
     assert_eq!(l.spread, Spread::StdDev);
     assert!(trim.iter().filter(|v| l.flags(**v)).count() <= trim.len() / 36);
     let wide: Vec<f64> = (0..1000).map(|i| i as f64).collect();
-    let l = robust_limits(&wide, &cfg, Some(100.0), Some(900.0)).unwrap();
+    let l = robust_limits(&mut wide.clone(), &cfg, Some(100.0), Some(900.0)).unwrap();
     assert_eq!((l.lo, l.hi), (Some(100.0), Some(900.0)));
     // Lognormal-like: the upper tail is longer, so the upper sigma is larger.
     let skew: Vec<f64> = (1..1000).map(|i| ((i as f64 / 1000.0 - 0.5) * 3.0).exp()).collect();
-    let a = robust_limits(&skew, &PatConfig { asymmetric: true, ..cfg }, None, None).unwrap();
+    let a = robust_limits(&mut skew.clone(), &PatConfig { asymmetric: true, ..cfg }, None, None).unwrap();
     assert!(a.sigma_hi > 2.0 * a.sigma_lo, "{a:?}");
     // quantile(1:4, 0.25, type = t) in R: 1.5, 1.25, 1.75, 1.416667.
     let v = [1.0, 2.0, 3.0, 4.0];
@@ -454,7 +463,7 @@ fn small_populations_fall_back_to_static_limits() {
             when: "2026-01-01T00:00:00Z",
         };
         let f = screens::pat_limits(&ctx, &lr).await.unwrap();
-        let mut req = PatRequest { cfg, dynamic: true, limits: None, gdbn: None, nnr: None, zpat: None };
+        let mut req = PatRequest { cfg, dynamic: true, limits: None, gdbn: None, nnr: None, zpat: None, maps: false };
         let run = screens::pat(&ctx, &lot, &req).await.unwrap();
         assert!(!run.limits.is_empty());
         assert!(run.limits.iter().all(|l| l.source == yieldlake::analysis::pat::LimitSource::NotScreened && l.limits.is_none()));
