@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::stats::{QuantileRule, quantile, quantile_select};
+use super::stats::{QuantileRule, quantile, quartiles_select};
 use super::wafermap::{WaferMap, stacked};
 
 /// Settings of the PAT limit computation, recorded with every result.
@@ -77,9 +77,7 @@ impl Limits {
 ///
 /// `values` need not be sorted: the quartiles are found by selection, which reorders them.
 pub fn robust_limits<T: Copy + Into<f64>>(values: &mut [T], cfg: &PatConfig, spec_lo: Option<f64>, spec_hi: Option<f64>) -> Option<Limits> {
-    let med = quantile_select(values, 0.5, cfg.rule)?;
-    let q1 = quantile_select(values, 0.25, cfg.rule)?;
-    let q3 = quantile_select(values, 0.75, cfg.rule)?;
+    let [q1, med, q3] = quartiles_select(values, cfg.rule)?;
     let vals = &*values;
     let (mut slo, mut shi) = if cfg.asymmetric { ((med - q1) / 0.675, (q3 - med) / 0.675) } else { ((q3 - q1) / 1.35, (q3 - q1) / 1.35) };
     let mut spread = Spread::Robust;

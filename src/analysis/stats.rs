@@ -75,6 +75,54 @@ pub fn quantile_select<T: Copy + Into<f64>>(v: &mut [T], p: f64, rule: QuantileR
     Some(lo + (hi - lo) * (h - j))
 }
 
+/// The quartiles (Q1, Q2, Q3) of unsorted values under `rule`, by selection: the median's
+/// selection splits the values, and Q1 and Q3 are selected within its halves, so the
+/// three cost little more than one. Reorders `v`.
+pub fn quartiles_select<T: Copy + Into<f64>>(v: &mut [T], rule: QuantileRule) -> Option<[f64; 3]> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let nf = n as f64;
+    let h = |p: f64| {
+        match rule {
+            QuantileRule::Type5 => nf * p + 0.5,
+            QuantileRule::Type6 => (nf + 1.0) * p,
+            QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
+            QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
+        }
+        .clamp(1.0, nf)
+    };
+    let cmp = |a: &T, b: &T| (*a).into().total_cmp(&(*b).into());
+    let min = |s: &[T]| s.iter().map(|x| (*x).into()).fold(f64::INFINITY, f64::min);
+    // Order statistic k (0-based) and k + 1 within v[from..to], where v is already
+    // partitioned so that every element of the range lies between its neighbours'.
+    let pair = |v: &mut [T], from: usize, to: usize, k: usize, next_outside: f64| -> (f64, f64) {
+        let (_, x, rest) = v[from..to].select_nth_unstable_by(k - from, cmp);
+        let x: f64 = (*x).into();
+        let nx = if rest.is_empty() { next_outside } else { min(rest) };
+        (x, nx)
+    };
+    let interp = |hh: f64, (a, b): (f64, f64)| if hh > hh.floor() { a + (b - a) * (hh - hh.floor()) } else { a };
+    let h2 = h(0.5);
+    let k2 = h2.floor() as usize - 1;
+    let (m, m_next) = pair(v, 0, n, k2, f64::NAN);
+    let q2 = interp(h2, (m, m_next));
+    let h1 = h(0.25);
+    let k1 = h1.floor() as usize - 1;
+    let q1 = if k1 < k2 { interp(h1, pair(v, 0, k2, k1, m)) } else { interp(h1, (m, m_next)) };
+    let h3 = h(0.75);
+    let k3 = h3.floor() as usize - 1;
+    let q3 = if k3 > k2 {
+        // v[k2 + 1..] holds the values above the median, unordered.
+        let (x, nx) = pair(v, k2 + 1, n, k3, f64::NAN);
+        interp(h3, (x, nx))
+    } else {
+        interp(h3, (m, m_next))
+    };
+    Some([q1, q2, q3])
+}
+
 /// Quantile by linear interpolation between order statistics (type 7).
 pub fn quantile_type7(sorted: &[f64], p: f64) -> Option<f64> {
     quantile(sorted, p, QuantileRule::Type7)
