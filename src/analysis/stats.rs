@@ -31,6 +31,19 @@ pub enum QuantileRule {
     Type8,
 }
 
+/// The 1-based rank h = n p + m of the p-quantile of n values under `rule` (m the rule's
+/// offset), clamped to the sample's ends.
+fn rank(n: usize, p: f64, rule: QuantileRule) -> f64 {
+    let nf = n as f64;
+    match rule {
+        QuantileRule::Type5 => nf * p + 0.5,
+        QuantileRule::Type6 => (nf + 1.0) * p,
+        QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
+        QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
+    }
+    .clamp(1.0, nf)
+}
+
 /// The p-quantile of sorted values under `rule`: with m the rule's offset, h = n p + m
 /// (1-based), interpolating between the order statistics around h and clamping to the
 /// sample's ends.
@@ -39,40 +52,10 @@ pub fn quantile(sorted: &[f64], p: f64, rule: QuantileRule) -> Option<f64> {
     if n == 0 {
         return None;
     }
-    let nf = n as f64;
-    let h = match rule {
-        QuantileRule::Type5 => nf * p + 0.5,
-        QuantileRule::Type6 => (nf + 1.0) * p,
-        QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
-        QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
-    }
-    .clamp(1.0, nf);
+    let h = rank(n, p, rule);
     let j = h.floor();
     let (lo, hi) = (j as usize - 1, (j as usize).min(n - 1));
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (h - j))
-}
-
-/// [`quantile`] of unsorted values, by selection (linear time): reorders `v`. Screens
-/// that need three quantiles of thousands of groups use this instead of sorting.
-pub fn quantile_select<T: Copy + Into<f64>>(v: &mut [T], p: f64, rule: QuantileRule) -> Option<f64> {
-    let n = v.len();
-    if n == 0 {
-        return None;
-    }
-    let nf = n as f64;
-    let h = match rule {
-        QuantileRule::Type5 => nf * p + 0.5,
-        QuantileRule::Type6 => (nf + 1.0) * p,
-        QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
-        QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
-    }
-    .clamp(1.0, nf);
-    let j = h.floor();
-    let k = j as usize - 1;
-    let (_, lo, rest) = v.select_nth_unstable_by(k, |a, b| (*a).into().total_cmp(&(*b).into()));
-    let lo: f64 = (*lo).into();
-    let hi = if h > j { rest.iter().map(|x| (*x).into()).fold(f64::INFINITY, f64::min) } else { lo };
-    Some(lo + (hi - lo) * (h - j))
 }
 
 /// The quartiles (Q1, Q2, Q3) of unsorted values under `rule`, by selection: the median's
@@ -83,16 +66,7 @@ pub fn quartiles_select<T: Copy + Into<f64>>(v: &mut [T], rule: QuantileRule) ->
     if n == 0 {
         return None;
     }
-    let nf = n as f64;
-    let h = |p: f64| {
-        match rule {
-            QuantileRule::Type5 => nf * p + 0.5,
-            QuantileRule::Type6 => (nf + 1.0) * p,
-            QuantileRule::Type7 => (nf - 1.0) * p + 1.0,
-            QuantileRule::Type8 => (nf + 1.0 / 3.0) * p + 1.0 / 3.0,
-        }
-        .clamp(1.0, nf)
-    };
+    let h = |p: f64| rank(n, p, rule);
     let cmp = |a: &T, b: &T| (*a).into().total_cmp(&(*b).into());
     let min = |s: &[T]| s.iter().map(|x| (*x).into()).fold(f64::INFINITY, f64::min);
     // Order statistic k (0-based) and k + 1 within v[from..to], where v is already
