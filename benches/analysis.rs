@@ -7,7 +7,9 @@
 //!   3 s of CPU);
 //! - `pat --dynamic --gdbn` on every test of a 25-wafer lot of ~10,000 dies × 200 tests,
 //!   against one full SQL scan of that lot's `results` (the columns PAT reads; target:
-//!   ratio <= 2).
+//!   ratio <= 2);
+//! - `qual` on a plan of 10 stresses x 4 readpoints x 3 lots x 77 units (target: under
+//!   2 s), against one SQL read of the same parts and results.
 //!
 //! `cargo bench --bench analysis` (env: BENCH_RUNS=3, PYTHON=.venv/bin/python).
 
@@ -222,5 +224,53 @@ fn main() {
             rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
         });
         println!("{:<44} {maps:>9.3}s {scan:>9.3}s {:>7.2}x  (the maps GDBN works on)", "  of which the wafer maps", maps / scan);
+    }
+    if only.is_empty() || "qual".contains(only.as_str()) {
+        let lake = common::qual_lake();
+        let ctx = rt.block_on(session(&lake, &QueryConfig::default())).unwrap();
+        let mut plan = String::from(
+            "format = \"yieldlake-qual-plan/1\"\nid = \"BENCH\"\nproduct = \"YL-SIC1200-16\"\npackage = \"TO-247-4\"\ndevice_class = \"discrete\"\n\
+             device_type = \"mosfet\"\nprofile = \"aec-q101\"\nlots = [\"YL79-Q01\", \"YL79-Q02\", \"YL79-Q03\"]\n\
+             [use]\ntemperature_c = 55.0\nrh_pct = 60.0\ndelta_t_c = 55.0\n",
+        );
+        for st in yieldlake::generate::qual::STRESSES.iter() {
+            plan.push_str(&format!(
+                "[[stress]]\nname = \"{}\"\nunit = \"{}\"\nreadpoints = {:?}\nsample_size = 77\nconditions = {{ temperature_c = 150.0, rh_pct = 85.0, delta_t_c = 150.0 }}\n",
+                st.name,
+                st.unit,
+                st.readpoints
+            ));
+        }
+        for t in ["VGS_TH", "RDS_ON_10A", "RDS_ON_20A", "BVDSS", "VSD"] {
+            plan.push_str(&format!("[[drift]]\ntest = \"{t}\"\n"));
+        }
+        for t in ["IDSS_80PCT_BV", "IGSS_POS", "IGSS_NEG"] {
+            plan.push_str(&format!("[[drift]]\ntest = \"{t}\"\nleakage = true\n"));
+        }
+        let p = yieldlake::analysis::qual::plan::parse_plan(&plan, "bench-plan.toml").unwrap();
+        let profile = yieldlake::query::qual::load_profile("aec-q101", std::path::Path::new(".")).unwrap();
+        let path = std::path::Path::new("bench-plan.toml");
+        let mut units = 0;
+        let ours = best(runs, || {
+            let e = rt.block_on(yieldlake::query::qual::qual(&ctx, &p, &plan, path, &profile)).unwrap();
+            units = e.stresses.iter().map(|s| s.units).sum::<u32>();
+        });
+        let mut rows = 0;
+        let scan = best(runs, || {
+            let b = rt
+                .block_on(async {
+                    ctx.sql("SELECT p.part_id, p.passed, r.test_num, r.test_name, r.result, r.lo_limit, r.hi_limit FROM parts p JOIN results r ON r.file_id = p.file_id AND r.part_seq = p.part_seq")
+                        .await?
+                        .collect()
+                        .await
+                })
+                .unwrap();
+            rows = b.iter().map(|b| b.num_rows()).sum::<usize>();
+        });
+        println!(
+            "{:<44} {ours:>9.3}s {scan:>9.3}s {:>7.2}x  (peer: one SQL read of the {rows} readings; target < 2 s; {units} units)",
+            "qual, 10 stresses x 4 readpoints x 3 x 77",
+            ours / scan
+        );
     }
 }

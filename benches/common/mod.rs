@@ -53,6 +53,46 @@ pub fn small_lake(name: &str, wafers: u32, scale: f64, tests: u32) -> PathBuf {
     lake
 }
 
+/// A qualification lake: 3 lots x 10 stresses x 77 serialised units, read at t0 and 2-3
+/// readpoints (qual-readpoints with all ten stresses).
+#[allow(dead_code)]
+pub fn qual_lake() -> PathBuf {
+    let root = bench_root();
+    let lake = root.join("qual-lake");
+    let marker = lake.join("_built_3x10x77");
+    if marker.exists() {
+        return lake;
+    }
+    let _ = std::fs::remove_dir_all(&lake);
+    let input = root.join("qual-input");
+    let _ = std::fs::remove_dir_all(&input);
+    let rep = generate(
+        &GenOptions {
+            profile: Profile::QualReadpoints,
+            out: input.clone(),
+            lots: 3,
+            wafers: 1,
+            seed: 79,
+            scale: 1.0,
+            order: ByteOrder::Little,
+            compression: Compression::None,
+            sites: None,
+            tests: None,
+            history: false,
+            qual_stresses: 10,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let files: Vec<PathBuf> = rep.files.iter().map(|f| f.path.clone()).collect();
+    let lk = Lake::open_for_write(&lake).unwrap();
+    let r = job::ingest(&lk, &files, &IngestConfig { threads: 2, ..Default::default() }, &|_, _| {});
+    assert_eq!(r.ingested, files.len());
+    let _ = std::fs::remove_dir_all(&input);
+    std::fs::write(&marker, b"").unwrap();
+    lake
+}
+
 /// Generates one wafer-sort lot into `input` and ingests it into `lake` on two threads.
 fn build(lake: &std::path::Path, input: &std::path::Path, wafers: u32, seed: u64, scale: f64, tests: Option<u32>) {
     let rep = generate(
@@ -68,6 +108,7 @@ fn build(lake: &std::path::Path, input: &std::path::Path, wafers: u32, seed: u64
             sites: None,
             tests,
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )

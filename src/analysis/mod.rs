@@ -4,6 +4,7 @@
 
 pub mod param;
 pub mod pat;
+pub mod qual;
 pub mod reliability;
 pub mod sites;
 pub mod stats;

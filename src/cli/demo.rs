@@ -99,6 +99,7 @@ async fn screens_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
         sites: None,
         tests: Some(6),
         history: true,
+        qual_stresses: 5,
     };
     let rep = generate(&o, |_| {})?;
     let mut abnormal = BTreeSet::new();
@@ -143,6 +144,68 @@ async fn screens_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
         flagged.iter().cloned().collect::<Vec<_>>().join(", "),
         if flagged == abnormal { "" } else { "  <-- MISMATCH" }
     );
+    Ok(mismatches)
+}
+
+/// The sample qualification plan evaluated on the generated qual-readpoints lot: every
+/// hard failure of the truth is found by its readpoint, and the results land in the lake.
+async fn qual_step(ctx: &datafusion::prelude::SessionContext, out: &Path, lake: &Path, n: usize) -> Result<u32> {
+    use yieldlake::analysis::qual::{self, plan};
+    let text = include_str!("../../sample-data/qual-plan.toml");
+    let plan_path = out.join("qual-plan.toml");
+    std::fs::write(&plan_path, text)?;
+    let p = plan::parse_plan(text, "sample-data/qual-plan.toml")?;
+    let profile = yieldlake::query::qual::load_profile(&p.profile, out)?;
+    let e = yieldlake::query::qual::qual(ctx, &p, text, &plan_path, &profile).await?;
+    yieldlake::lake::write_derived_qual(lake, "qual_results", &e.id, &qual::results_table(&e)?)?;
+    yieldlake::lake::write_derived_qual(lake, "qual_drift", &e.id, &qual::drift_table(&e)?)?;
+    outln!("\n{n}. qualification (yieldlake qual --plan sample-data/qual-plan.toml) against {}:\n", e.profile.name);
+    let mut mismatches = 0;
+    for s in &e.stresses {
+        // Truth: each hard failure is first seen failed no later than the readpoint after it.
+        let mut expected = 0;
+        let mut found = 0;
+        for f in files(&out.join("qual-readpoints")) {
+            let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if !(name.contains(&format!("_{}_0000", s.name)) && name.ends_with(".truth.json") && name.contains("_00000")) {
+                continue;
+            }
+            let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&f)?)?;
+            for part in t["truth"]["stress"]["parts"].as_array().into_iter().flatten() {
+                let Some(h) = part["hard_fail_readpoint"].as_f64() else { continue };
+                expected += 1;
+                found += s.failures.iter().any(|x| x.serial == part["serial"].as_str().unwrap_or("") && x.readpoint <= h) as u32;
+            }
+        }
+        mismatches += (found != expected) as u32;
+        outln!(
+            "   {:<6} {:>6} {:<6} {:>3} units, {} failed, {} missing, p_U(60 %) {:>6.2} %, {}: {}{}",
+            s.name,
+            s.readpoints.last().copied().unwrap_or(0.0),
+            s.unit.label(),
+            s.units,
+            s.failed,
+            s.missing,
+            100.0 * s.defect_rate.first().map(|d| d.upper).unwrap_or(f64::NAN),
+            s.verdict.label(),
+            if found == expected {
+                format!("hard failures found {found} of {expected} (truth)")
+            } else {
+                format!("hard failures found {found} of {expected}  <-- MISMATCH")
+            },
+            s.weibull.as_ref().map(|w| format!("; Weibull beta {:.2}, eta {:.0}", w.beta, w.eta)).unwrap_or_default()
+        );
+    }
+    for g in e.gaps.iter().filter(|g| g.kind == "missing_stress") {
+        outln!("   gap: {}", g.detail);
+    }
+    outln!("   verdict: {} ({} gaps; the sample lot is 1 x 19 units where AEC-Q101 asks 3 x 77)", e.verdict.label(), e.gaps.len());
+    let q = "SELECT stress, test_name, count(*) AS readings, round(max(abs(relative)) * 100, 1) AS max_drift_pct, sum(CASE WHEN flagged THEN 1 ELSE 0 END) AS flagged \
+             FROM qual_drift WHERE rule = 'relative' GROUP BY stress, test_name ORDER BY stress, test_name";
+    outln!("\n   drift across the qualification, from the lake (yieldlake sql):\n   {q}\n");
+    let ctx2 = yieldlake::query::session(lake, &super::sql::EngineArgs::default().config()).await?;
+    let b = yieldlake::query::query(&ctx2, q, false).await?.collect().await?;
+    outln!("{}", arrow::util::pretty::pretty_format_batches(&b)?);
     Ok(mismatches)
 }
 
@@ -215,7 +278,7 @@ async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
 
 pub fn run(out: PathBuf) -> Result<ExitCode> {
     outln!(
-        "yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps -> PAT, SYL/SBL\n"
+        "yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps -> PAT, SYL/SBL -> qualification\n"
     );
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {
@@ -230,6 +293,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         sites: None,
         tests: None,
         history: false,
+        qual_stresses: 5,
     };
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
@@ -360,6 +424,7 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         }
         mismatches += answers_steps(&ctx, &out, 6 + queries.len()).await?;
         mismatches += screens_steps(&ctx, &out, 9 + queries.len()).await?;
+        mismatches += qual_step(&ctx, &out, &lake, 11 + queries.len()).await?;
         anyhow::Ok(())
     })?;
     outln!(

@@ -45,6 +45,10 @@ pub struct GenerateArgs {
     /// yield, the 11th an excess of hard bin 3) named in the truth. Needs --lots 12 or more.
     #[arg(long)]
     history: bool,
+    /// qual-readpoints: stresses per lot, 5 (HTRB, HTGB, H3TRB, TC, IOL) to 10 (adding
+    /// UHAST, HAST, HTSL, PTC, HTFB).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=10))]
+    qual_stresses: u8,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -101,6 +105,7 @@ pub fn run(a: GenerateArgs) -> Result<ExitCode> {
         sites: a.sites,
         tests: a.tests,
         history: a.history,
+        qual_stresses: a.qual_stresses as usize,
     };
     let quiet = a.quiet;
     let pb = if quiet { None } else { super::output::progress_bar(None, "generating") };

@@ -9,6 +9,7 @@ mod info;
 mod ingest;
 mod output;
 mod pat;
+mod qual;
 mod rel;
 mod schemas;
 mod sql;
@@ -62,6 +63,8 @@ enum Cmd {
     Pat(pat::PatArgs),
     /// Statistical yield and bin limits (AEC-Q002) over a product's lots: normal, review or hold
     Syl(syl::SylArgs),
+    /// Evaluate a qualification plan (AEC-Q100/Q101, AQG 324, Q103, GR-468) on the lake's readpoint data
+    Qual(qual::QualArgs),
     /// Reliability calculator: acceleration and FIT, binomial bounds, Weibull fits, mission profiles, sample sizes
     Rel(rel::RelArgs),
     /// List the lake's tables, row counts and schemas.
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
         Cmd::Wafermap(a) => wafermap::run(a),
         Cmd::Pat(a) => pat::run(a),
         Cmd::Syl(a) => syl::run(a),
+        Cmd::Qual(a) => qual::run(a),
         Cmd::Rel(a) => rel::run(a),
     };
     match res {

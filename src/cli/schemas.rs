@@ -1,4 +1,5 @@
-//! `yieldlake schemas`: the table schemas as the JSON documents kept in `schemas/`.
+//! `yieldlake schemas`: the table schemas, and the JSON Schemas of the qualification plan
+//! and profile, as the documents kept in `schemas/`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,14 @@ pub fn run(a: SchemasArgs) -> Result<ExitCode> {
     for t in schema::TABLES {
         let p = out.join(format!("{}.json", t.name));
         std::fs::write(&p, schema::schema_file_text(t))?;
+        outln!("wrote {}", p.display());
+    }
+    for (name, v) in [
+        ("qual-plan", yieldlake::analysis::qual::plan::plan_json_schema()),
+        ("qual-profile", yieldlake::analysis::qual::plan::profile_json_schema()),
+    ] {
+        let p = out.join(format!("{name}.json"));
+        std::fs::write(&p, serde_json::to_string_pretty(&v)? + "\n")?;
         outln!("wrote {}", p.display());
     }
     Ok(ExitCode::SUCCESS)

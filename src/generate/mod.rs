@@ -63,6 +63,8 @@ pub struct GenOptions {
     /// A product history for SYL/SBL: the 9th lot has low yield and the 11th an excess of
     /// hard bin 3, recorded in the truth as `lot_anomaly` (wafer sort; needs 12 lots).
     pub history: bool,
+    /// qual-readpoints: the first this many of `qual::STRESSES` (5 by default, up to 10).
+    pub qual_stresses: usize,
 }
 
 impl GenOptions {

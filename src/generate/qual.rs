@@ -25,12 +25,18 @@ pub struct Stress {
     pub failer_rate: f64,
 }
 
-pub const STRESSES: [Stress; 5] = [
+/// The first five are written by default; the rest with `qual_stresses` up to 10.
+pub const STRESSES: [Stress; 10] = [
     Stress { name: "HTRB", unit: "h", readpoints: &[0, 168, 500, 1000], param: 3, rate: (1.5e-9, 0.5e-9), failer_rate: 120e-9 },
     Stress { name: "HTGB", unit: "h", readpoints: &[0, 168, 500, 1000], param: 0, rate: (-0.06, 0.02), failer_rate: -1.0 },
     Stress { name: "H3TRB", unit: "h", readpoints: &[0, 168, 500, 1000], param: 4, rate: (1.0e-9, 0.5e-9), failer_rate: 150e-9 },
     Stress { name: "TC", unit: "cycles", readpoints: &[0, 250, 500, 1000], param: 1, rate: (0.4e-3, 0.15e-3), failer_rate: 8e-3 },
     Stress { name: "IOL", unit: "cycles", readpoints: &[0, 5000, 15000], param: 1, rate: (0.3e-3, 0.1e-3), failer_rate: 7e-3 },
+    Stress { name: "UHAST", unit: "h", readpoints: &[0, 24, 48, 96], param: 5, rate: (-1.0e-9, 0.5e-9), failer_rate: -150e-9 },
+    Stress { name: "HAST", unit: "h", readpoints: &[0, 24, 48, 96], param: 3, rate: (1.0e-9, 0.5e-9), failer_rate: 130e-9 },
+    Stress { name: "HTSL", unit: "h", readpoints: &[0, 168, 500, 1000], param: 6, rate: (-3.0, 1.5), failer_rate: -260.0 },
+    Stress { name: "PTC", unit: "cycles", readpoints: &[0, 5000, 10000, 15000], param: 2, rate: (0.3e-3, 0.1e-3), failer_rate: 9e-3 },
+    Stress { name: "HTFB", unit: "h", readpoints: &[0, 168, 500, 1000], param: 7, rate: (0.02, 0.01), failer_rate: 1.6 },
 ];
 
 /// Measurement repeatability, as a fraction of the population sd.
@@ -74,7 +80,7 @@ pub fn write_qual_lot(o: &GenOptions, lot: u32, lot_id: &str, dir: &Path) -> io:
     let tests = mosfet_tests();
     let n = ((77.0 * o.scale).round() as usize).max(3);
     let mut files = Vec::new();
-    for (si, st) in STRESSES.iter().enumerate() {
+    for (si, st) in STRESSES.iter().take(o.qual_stresses.clamp(1, STRESSES.len())).enumerate() {
         let mut rng = Rng::for_stream(o.seed, &format!("qual-{lot_id}-{}", st.name), 0);
         let t_end = *st.readpoints.last().unwrap() as f64;
         // Per part: true t0 values of every parameter, drift at end, hard-fail time.

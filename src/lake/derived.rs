@@ -1,7 +1,8 @@
 //! Derived tables: results that commands compute from the lake and write back into it
-//! (the PAT outlier table), so that SQL users can trend them. One Parquet file per lot
-//! and table, `lake/<table>/lot=<escaped lot>/<table>.parquet`; a new run for a lot
-//! replaces the lot's file by rename, so a reader sees the old rows or the new, never a
+//! (the PAT outlier table, the qualification results and drift), so that SQL users can
+//! trend them. One Parquet file per lot (or qualification) and table,
+//! `lake/<table>/lot=<escaped lot>/<table>.parquet` (`qual=<id>` for qualifications); a
+//! new run replaces its file by rename, so a reader sees the old rows or the new, never a
 //! mix. They sit outside the manifest: they are not ingested files, and re-running the
 //! command rebuilds them.
 
@@ -18,15 +19,24 @@ use super::LakeLock;
 use super::layout::escape_lot;
 
 /// The tables written this way.
-pub const DERIVED_TABLES: &[&str] = &["pat_outliers"];
+pub const DERIVED_TABLES: &[&str] = &["pat_outliers", "qual_results", "qual_drift"];
 
 /// Replaces `table`'s rows for `lot` with `batch`, under the writer lock.
 pub fn write_derived(root: &Path, table: &str, lot: &str, batch: &RecordBatch) -> io::Result<PathBuf> {
+    write_partition(root, table, "lot", lot, batch)
+}
+
+/// Replaces `table`'s rows of one qualification (by its plan id) with `batch`.
+pub fn write_derived_qual(root: &Path, table: &str, qual_id: &str, batch: &RecordBatch) -> io::Result<PathBuf> {
+    write_partition(root, table, "qual", qual_id, batch)
+}
+
+fn write_partition(root: &Path, table: &str, key: &str, value: &str, batch: &RecordBatch) -> io::Result<PathBuf> {
     if !root.join("_manifest").is_dir() {
         return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} is not a yieldlake lake", root.display())));
     }
     let _lock = LakeLock::acquire(root)?;
-    let dir = root.join(table).join(format!("lot={}", escape_lot(lot)));
+    let dir = root.join(table).join(format!("{key}={}", escape_lot(value)));
     fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{table}.parquet"));
     let tmp = dir.join(format!(".{table}.parquet.tmp"));

@@ -6,6 +6,7 @@ pub mod answers;
 pub mod config;
 pub mod functions;
 pub mod group_by;
+pub mod qual;
 mod read_only;
 mod results_final;
 pub mod screens;

@@ -46,6 +46,8 @@ pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
     for t in crate::lake::DERIVED_TABLES {
         let schema = match *t {
             "pat_outliers" => crate::analysis::pat::outliers_schema(),
+            "qual_results" => crate::analysis::qual::results_schema(),
+            "qual_drift" => crate::analysis::qual::drift_schema(),
             _ => continue,
         };
         let files = crate::lake::derived_files(&root, t);

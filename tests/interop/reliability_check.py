@@ -6,7 +6,12 @@
   where it accepts the data (two failures or more), and scipy's CensoredData fit;
 - interval-censored readpoint data: lifelines' WeibullFitter.fit_interval_censoring and
   scipy's CensoredData fit;
-- every unit censored: a message and status 1, not a number.
+- every unit censored: a message and status 1, not a number;
+- `yieldlake qual` on generated qualification lots (3 lots x 10 stresses x 77 units):
+  each stress's defect-rate bounds (scipy's beta and the zero-failure formula), its
+  acceleration factor (recomputed from the formulas) and chi-square FIT (scipy's chi2),
+  its interval-censored Weibull (lifelines), and every drift flag of the `qual_drift`
+  table (read with DuckDB, recomputed with numpy).
 
 usage: python reliability_check.py YIELDLAKE_BIN WORK_DIR
 """
@@ -51,6 +56,96 @@ def scipy_fit(exact, right, lo_hi):
     data = stats.CensoredData(uncensored=exact, right=right, interval=np.array(lo_hi).reshape(-1, 2) if lo_hi else None)
     c, loc, scale = stats.weibull_min.fit(data, floc=0, method="MLE")
     return c, scale
+
+
+def check_qual(exe, work):
+    global checks, failures
+    import duckdb
+    from lifelines import WeibullFitter
+
+    data, lake = os.path.join(work, "qual-data"), os.path.join(work, "qual-lake")
+    subprocess.run([exe, "generate", "--profile", "qual-readpoints", "--out", data, "--seed", "5", "--lots", "3", "--qual-stresses", "10", "--quiet"], check=True)
+    subprocess.run([exe, "ingest", "--lake", lake, data], check=True, capture_output=True)
+    stresses = [("HTRB", "h", [0, 168, 500, 1000]), ("HTGB", "h", [0, 168, 500, 1000]), ("H3TRB", "h", [0, 168, 500, 1000]),
+                ("TC", "cycles", [0, 250, 500, 1000]), ("IOL", "cycles", [0, 5000, 15000]), ("UHAST", "h", [0, 24, 48, 96]),
+                ("HAST", "h", [0, 24, 48, 96]), ("HTSL", "h", [0, 168, 500, 1000]), ("PTC", "cycles", [0, 5000, 10000, 15000]),
+                ("HTFB", "h", [0, 168, 500, 1000])]
+    plan = [
+        'format = "yieldlake-qual-plan/1"', 'id = "PEER"', 'product = "YL-SIC1200-16"', 'package = "TO-247-4"',
+        'device_class = "discrete"', 'device_type = "mosfet"', 'profile = "aec-q101"', 'lots = ["YL5-Q01", "YL5-Q02", "YL5-Q03"]',
+        "[use]", "temperature_c = 55.0", "rh_pct = 60.0", "delta_t_c = 55.0",
+    ]
+    for name, unit, rps in stresses:
+        plan += ["[[stress]]", f'name = "{name}"', f'unit = "{unit}"', f"readpoints = {rps}", "sample_size = 77",
+                 "conditions = { temperature_c = 150.0, rh_pct = 85.0, delta_t_c = 150.0 }"]
+        if name == "HTSL":  # not a Q101 stress: the plan gives its model
+            plan += ['model = "arrhenius"', "ea_ev = 0.9"]
+    for t in ["VGS_TH", "RDS_ON_10A", "RDS_ON_20A", "BVDSS", "VSD"]:
+        plan += ["[[drift]]", f'test = "{t}"']
+    for t in ["IDSS_80PCT_BV", "IGSS_POS", "IGSS_NEG"]:
+        plan += ["[[drift]]", f'test = "{t}"', "leakage = true"]
+    pp = os.path.join(work, "qual-plan.toml")
+    with open(pp, "w") as f:
+        f.write("\n".join(plan) + "\n")
+    out = subprocess.run([exe, "qual", "--plan", pp, "--lake", lake, "--json"], capture_output=True, text=True)
+    checks += 1
+    if out.returncode != 0:
+        failures += 1
+        print(f"FAIL qual: status {out.returncode}: {out.stderr}")
+        return
+    e = json.loads(out.stdout)
+    k = 8.617333262e-5
+    fitted = 0
+    for s in e["stresses"]:
+        n, r = s["completed"], s["failed"]
+        for d in s["defect_rate"]:
+            cl = d["cl"]
+            peer = 1 - (1 - cl) ** (1 / n) if r == 0 else stats.beta.ppf(cl, r + 1, n - r)
+            close(d["upper"], peer, 1e-9, f"qual {s['name']} defect rate at {cl}")
+        a = s["acceleration"]
+        checks += 1
+        if a is None:
+            failures += 1
+            print(f"FAIL qual {s['name']}: no acceleration factor: {s['notes']}")
+            continue
+        ts, rh, dt = s["conditions"]["temperature_c"], s["conditions"]["rh_pct"], s["conditions"]["delta_t_c"]
+        arr = lambda ea: math.exp(ea / k * (1 / (55 + 273.15) - 1 / (ts + 273.15)))
+        if a["model"] == "arrhenius":
+            af = arr(a["ea_ev"])
+        elif a["model"] == "peck":
+            af = (rh / 60.0) ** a["exponent"] * arr(a["ea_ev"])
+        else:
+            af = (dt / 55.0) ** a["exponent"]
+        close(a["af"], af, 1e-12, f"qual {s['name']} acceleration factor ({a['model']})")
+        dh = sum(o["lo"] for o in s["observations"])
+        for f in s["fit"]:
+            peer = stats.chi2.ppf(f["cl"], 2 * r + 2) / (2 * dh * af) * 1e9
+            close(f["fit"], peer, 1e-9, f"qual {s['name']} FIT at {f['cl']}")
+        if s["weibull"] is not None:
+            lo = np.array([o["lo"] for o in s["observations"]])
+            hi = np.array([np.inf if o["hi"] is None else o["hi"] for o in s["observations"]])
+            wf = WeibullFitter().fit_interval_censoring(lo, hi)
+            close(s["weibull"]["beta"], wf.rho_, 1e-3, f"qual {s['name']} Weibull beta vs lifelines")
+            close(s["weibull"]["eta"], wf.lambda_, 1e-3, f"qual {s['name']} Weibull eta vs lifelines")
+            close(s["weibull"]["loglik"], wf.log_likelihood_, 1e-5, f"qual {s['name']} Weibull loglik vs lifelines")
+            fitted += 1
+    checks += 1
+    if fitted == 0:
+        failures += 1
+        print("FAIL qual: no stress had a Weibull fit to compare")
+    rows = duckdb.sql(f"SELECT stress, rule, \"limit\", t0_value, value, flagged FROM read_parquet('{lake}/qual_drift/*/*.parquet')").fetchnumpy()
+    v0, v, lim = rows["t0_value"], rows["value"], rows["limit"]
+    rule = np.array(rows["rule"], dtype=object)
+    floor = 100e-9
+    rel_flag = np.abs(v - v0) > lim * np.abs(v0)
+    ratio_flag = np.maximum(np.abs(v), floor) > lim * np.maximum(np.abs(v0), floor)
+    peer = np.where(rule == "ratio", ratio_flag, rel_flag)
+    ok = np.array(rows["flagged"], dtype=bool) == peer
+    checks += 1
+    if not ok.all() or len(ok) < 1000:
+        failures += 1
+        print(f"FAIL qual_drift: {int((~ok).sum())} of {len(ok)} flags differ from numpy")
+    print(f"qual: {len(e['stresses'])} stresses, {fitted} Weibull fits, {len(ok)} drift rows, {int(peer.sum())} flagged")
 
 
 def main():
@@ -132,6 +227,7 @@ def main():
     if code != 1 or "no failures" not in err:
         failures += 1
         print(f"FAIL all censored: status {code}, {err}")
+    check_qual(exe, work)
     print(f"reliability checks: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 

@@ -125,6 +125,7 @@ fn gen_ws(dir: &Path, seed: u64, wafers: u32, scale: f64) -> Vec<(PathBuf, Value
             sites: Some(8),
             tests: Some(12),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )
@@ -398,6 +399,7 @@ fn final_test_insertions_and_their_chain() {
             sites: None,
             tests: Some(10),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )

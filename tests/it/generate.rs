@@ -22,6 +22,7 @@ fn opts(out: &Path, profile: Profile, order: ByteOrder, c: Compression) -> GenOp
         sites: None,
         tests: None,
         history: false,
+        qual_stresses: 5,
     }
 }
 

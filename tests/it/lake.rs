@@ -162,6 +162,7 @@ fn schemas_dir_matches_code_and_the_parquet_files() {
             sites: None,
             tests: None,
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )
@@ -204,6 +205,7 @@ pub(crate) fn small_ws(dir: &Path, seed: u64) -> Vec<PathBuf> {
             sites: Some(4),
             tests: Some(30),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )
@@ -256,6 +258,7 @@ fn multi_site_results_belong_to_their_part_and_match_the_truth() {
             sites: Some(16),
             tests: Some(30),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )

@@ -31,6 +31,7 @@ fn crash_safety_under_kill_9() {
             sites: None,
             tests: Some(30),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )
@@ -145,6 +146,7 @@ fn spilled_parts_equal_the_in_memory_path() {
             sites: Some(4),
             tests: Some(10),
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )
@@ -369,6 +371,7 @@ fn both_parquet_writers_give_the_same_rows() {
             sites: None,
             tests: None,
             history: false,
+            qual_stresses: 5,
         },
         |_| {},
     )

@@ -11,6 +11,7 @@ mod hostile;
 mod lake;
 mod lake_job;
 mod layers;
+mod qual;
 mod reliability;
 mod resolver;
 mod roundtrip;

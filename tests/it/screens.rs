@@ -40,6 +40,7 @@ fn gen_ws(dir: &Path, seed: u64, lots: u32, wafers: u32, scale: f64, tests: u32,
             sites: Some(8),
             tests: Some(tests),
             history,
+            qual_stresses: 5,
         },
         |_| {},
     )
