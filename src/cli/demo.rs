@@ -206,6 +206,19 @@ async fn qual_step(ctx: &datafusion::prelude::SessionContext, out: &Path, lake: 
     let ctx2 = yieldlake::query::session(lake, &super::sql::EngineArgs::default().config()).await?;
     let b = yieldlake::query::query(&ctx2, q, false).await?.collect().await?;
     outln!("{}", arrow::util::pretty::pretty_format_batches(&b)?);
+    let dir = out.join("report");
+    std::fs::create_dir_all(&dir)?;
+    let at = super::pat::now_rfc3339();
+    let html = dir.join(format!("qual-{}.html", super::answers::file_safe(&e.id)));
+    std::fs::write(&html, yieldlake::report::qual::html(&e, &at))?;
+    std::fs::write(html.with_extension("json"), serde_json::to_string_pretty(&yieldlake::report::qual::json(&e, &at))? + "\n")?;
+    outln!(
+        "\n{}. the qualification report (yieldlake report qual --plan sample-data/qual-plan.toml --lake {} --out {}):\n   {} and its JSON; open it in a browser, or print it",
+        n + 1,
+        lake.display(),
+        dir.display(),
+        html.display()
+    );
     Ok(mismatches)
 }
 
@@ -278,7 +291,7 @@ async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
 
 pub fn run(out: PathBuf) -> Result<ExitCode> {
     outln!(
-        "yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps -> PAT, SYL/SBL -> qualification\n"
+        "yieldlake demo: generate -> verify against sample-data -> summarise -> dump -> ingest -> SQL -> yield, sites, wafer maps -> PAT, SYL/SBL -> qualification -> report\n"
     );
     // The same options as sample-data/REGENERATE.
     let o = GenOptions {

@@ -11,6 +11,7 @@ mod output;
 mod pat;
 mod qual;
 mod rel;
+mod report;
 mod schemas;
 mod sql;
 mod stats;
@@ -67,6 +68,8 @@ enum Cmd {
     Qual(qual::QualArgs),
     /// Reliability calculator: acceleration and FIT, binomial bounds, Weibull fits, mission profiles, sample sizes
     Rel(rel::RelArgs),
+    /// Verification reports (HTML and JSON): `report qual` for a qualification plan
+    Report(report::ReportArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
         Cmd::Syl(a) => syl::run(a),
         Cmd::Qual(a) => qual::run(a),
         Cmd::Rel(a) => rel::run(a),
+        Cmd::Report(a) => report::run(a),
     };
     match res {
         Ok(code) => code,

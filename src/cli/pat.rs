@@ -147,7 +147,7 @@ fn config(l: &LimitArgs, min_samples: usize, pat_bin: u16) -> Result<PatConfig> 
 }
 
 /// UTC now as RFC 3339 (seconds).
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
     // Civil from days (H. Hinnant's algorithm).

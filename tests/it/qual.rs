@@ -510,3 +510,38 @@ fn qual_schemas_and_profiles() {
     assert_eq!((htrb.units, htrb.lots, htrb.accept), (77, 3, 0));
     assert_eq!((q101.drift.relative, q101.drift.leakage_ratio, q101.drift.leakage_ratio_moisture), (0.2, 5.0, 10.0));
 }
+
+/// `report qual` writes one self-contained HTML file and its JSON; the HTML shows the
+/// JSON's numbers, and a report on an unverified profile says so.
+#[test]
+fn report_qual_html_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lake = dir.path().join("lake");
+    assert!(yl(&["ingest", "--lake", lake.to_str().unwrap(), root.join("sample-data/qual-readpoints").to_str().unwrap()]).status.success());
+    let sample = std::fs::read_to_string(root.join("sample-data/qual-plan.toml")).unwrap();
+    for (profile, verified) in [("aec-q101", true), ("aqg324", false)] {
+        let plan = dir.path().join(format!("{profile}.toml"));
+        std::fs::write(&plan, sample.replace("profile = \"aec-q101\"", &format!("profile = \"{profile}\""))).unwrap();
+        let out = dir.path().join(format!("report-{profile}"));
+        let r = yl(&["report", "qual", "--plan", plan.to_str().unwrap(), "--lake", lake.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let html = std::fs::read_to_string(out.join("qual-SIC1200-Q101-SAMPLE.html")).unwrap();
+        let j: Value = serde_json::from_slice(&std::fs::read(out.join("qual-SIC1200-Q101-SAMPLE.json")).unwrap()).unwrap();
+        assert_eq!(j["format"], "yieldlake-qual-report/1");
+        let e = &j["evaluation"];
+        assert!(html.contains(&format!(
+            "<td colspan=\"3\" id=\"verdict\"><span class=\"{0}\">{0}</span>",
+            e["verdict"].as_str().unwrap().to_uppercase()
+        )));
+        for s in e["stresses"].as_array().unwrap() {
+            let row = format!("<tr data-stress=\"{}\">", s["name"].as_str().unwrap());
+            let at = html.find(&row).unwrap_or_else(|| panic!("no row for {}", s["name"]));
+            let end = at + html[at..].find("</tr>").unwrap();
+            assert!(html[at..end].contains(&format!("{}/{}", s["failed"], s["units"])), "{}", &html[at..end]);
+        }
+        assert_eq!(html.contains("id=\"unverified\""), !verified, "{profile}");
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<script"));
+        assert!(html.contains("@media print") && html.contains("page-break-before"));
+    }
+}

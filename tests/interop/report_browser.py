@@ -1,0 +1,123 @@
+"""The HTML reports in a real headless Chromium, offline.
+
+For the qualification report of the sample plan: Chromium loads the file with every
+host name unresolvable, and the rendered DOM must show the JSON report's verdict, each
+stress's fails/SS and FIT, an SVG per drift and Weibull plot, and no reference to
+anything outside the file. Chromium then prints it to PDF (the print CSS), and
+pdftotext must find the report's title, verdict and every stress in it.
+
+usage: python report_browser.py YIELDLAKE_BIN WORK_DIR
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+failures = 0
+checks = 0
+
+
+def check(ok, what):
+    global failures, checks
+    checks += 1
+    if not ok:
+        failures += 1
+        print(f"FAIL {what}")
+
+
+class Dom(HTMLParser):
+    """Collects rows by data-stress, cell classes and text, svg count, and external refs."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.row, self.cell, self.cls = {}, None, None, None
+        self.svgs, self.external, self.verdict, self.in_verdict = 0, [], "", False
+        self.fits, self.in_fit = [], False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for k in ("src", "href"):
+            if k in a and re.match(r"^(https?:)?//", a[k] or ""):
+                self.external.append(a[k])
+        if tag == "svg":
+            self.svgs += 1
+        if tag == "tr" and "data-stress" in a:
+            self.row = a["data-stress"]
+            self.rows[self.row] = {}
+        if tag == "td":
+            self.cls = a.get("class", "")
+            self.cell = ""
+            self.in_verdict = a.get("id") == "verdict"
+            self.in_fit = "fit" in (a.get("class") or "").split()
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            if self.row is not None and "fails" in (self.cls or "").split():
+                self.rows[self.row]["fails"] = self.cell.strip()
+            if self.in_fit:
+                self.fits.append(self.cell.strip())
+            self.cell, self.in_verdict, self.in_fit = None, False, False
+        if tag == "tr":
+            self.row = None
+
+    def handle_data(self, d):
+        if self.cell is not None:
+            self.cell += d
+        if self.in_verdict:
+            self.verdict += d
+
+
+def chromium():
+    for c in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(c):
+            return c
+    sys.exit("no chromium on PATH")
+
+
+def main():
+    exe, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lake, out = os.path.join(work, "lake"), os.path.join(work, "report")
+    subprocess.run([exe, "ingest", "--lake", lake, os.path.join(root, "sample-data", "qual-readpoints")], check=True, capture_output=True)
+    subprocess.run([exe, "report", "qual", "--plan", os.path.join(root, "sample-data", "qual-plan.toml"), "--lake", lake, "--out", out], check=True)
+    html = os.path.join(out, "qual-SIC1200-Q101-SAMPLE.html")
+    rep = json.load(open(os.path.join(out, "qual-SIC1200-Q101-SAMPLE.json")))
+    e = rep["evaluation"]
+    check(rep["format"] == "yieldlake-qual-report/1", "JSON format")
+    browser = chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND", "--disable-extensions"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", "file://" + html], capture_output=True, text=True, timeout=120)
+    check(dom.returncode == 0 and "<html" in dom.stdout, f"chromium rendered the report ({dom.returncode}: {dom.stderr[-300:]})")
+    d = Dom()
+    d.feed(dom.stdout)
+    check(d.verdict.strip() == e["verdict"].upper(), f"verdict {d.verdict!r} vs JSON {e['verdict']}")
+    for s in e["stresses"]:
+        got = d.rows.get(s["name"], {}).get("fails")
+        check(got == f"{s['failed']}/{s['units']}", f"{s['name']} fails/SS {got} vs JSON {s['failed']}/{s['units']}")
+    want_fits = [f"{f['fit']:.2f}" for s in e["stresses"] for f in s["fit"]]
+    check(d.fits == want_fits, f"FIT cells {d.fits} vs JSON {want_fits}")
+    plots = sum(1 for s in e["stresses"] if s["weibull"]) + sum(len({x["test_name"] for x in s["drift"]}) for s in e["stresses"])
+    check(d.svgs == plots, f"{d.svgs} SVG plots, expected {plots}")
+    check(not d.external, f"external references: {d.external}")
+    check(e["profile"]["verified"] or "Unverified profile" in dom.stdout, "unverified profile noted")
+    pdf = os.path.join(work, "qual.pdf")
+    p = subprocess.run([browser, *flags, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", "file://" + html], capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0 and os.path.exists(pdf), f"chromium printed the report ({p.stderr[-300:]})")
+    text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True).stdout if os.path.exists(pdf) else ""
+    check("Qualification report" in text and e["verdict"].upper() in text, "printed PDF has the title and verdict")
+    for s in e["stresses"]:
+        check(s["name"] in text, f"printed PDF names {s['name']}")
+    pages = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout if os.path.exists(pdf) else ""
+    m = re.search(r"Pages:\s+(\d+)", pages)
+    # Page breaks between sections: at least one page per stress section.
+    check(m is not None and int(m.group(1)) > len(e["stresses"]), f"printed pages: {m.group(1) if m else '?'}")
+    print(f"report browser checks: {checks - failures} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
