@@ -99,7 +99,7 @@ pub fn sample_size(p: f64, cl: f64, failures: u64) -> Result<u64, RelError> {
 }
 
 /// The chi-square failure rate of a life test (JESD85).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FailureRate {
     pub failures: u64,
     /// Equivalent device-hours at use conditions (device-hours × AF).
@@ -133,10 +133,17 @@ pub fn device_hours(obs: &[Obs]) -> f64 {
 
 /// One unit's life: failed exactly at `lo` (= `hi`), failed within (`lo`, `hi`], or
 /// survived to `lo` (`hi` infinite).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Obs {
     pub lo: f64,
+    /// Infinite for a survivor (null in JSON).
+    #[serde(serialize_with = "infinite_as_null")]
+    #[schemars(with = "Option<f64>")]
     pub hi: f64,
+}
+
+fn infinite_as_null<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() { s.serialize_some(v) } else { s.serialize_none() }
 }
 
 impl Obs {
@@ -193,7 +200,7 @@ pub fn weibull_loglik(obs: &[Obs], beta: f64, eta: f64) -> f64 {
 }
 
 /// Which confidence bounds a fit shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BoundsMethod {
     /// Fisher matrix (observed information), on the log scale.
@@ -203,7 +210,7 @@ pub enum BoundsMethod {
     LikelihoodRatio,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct WeibullFit {
     pub n: usize,
     pub failures: usize,

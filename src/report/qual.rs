@@ -345,12 +345,25 @@ pub fn html(e: &Evaluation, generated_at: &str) -> String {
     h
 }
 
+/// The JSON report (schema: `schemas/qual-report.json`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct QualReport<'a> {
+    /// "yieldlake-qual-report/1".
+    pub format: &'static str,
+    /// The yieldlake version that made it.
+    pub yieldlake: &'static str,
+    /// When, RFC 3339 UTC.
+    pub generated_at: &'a str,
+    pub evaluation: &'a Evaluation,
+}
+
 /// The report as JSON: the evaluation with the report's format and provenance.
 pub fn json(e: &Evaluation, generated_at: &str) -> serde_json::Value {
-    serde_json::json!({
-        "format": JSON_FORMAT,
-        "yieldlake": env!("CARGO_PKG_VERSION"),
-        "generated_at": generated_at,
-        "evaluation": e,
-    })
+    serde_json::to_value(QualReport { format: JSON_FORMAT, yieldlake: env!("CARGO_PKG_VERSION"), generated_at, evaluation: e })
+        .unwrap_or_default()
+}
+
+/// The JSON Schema of the JSON report, as kept in `schemas/`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(QualReport<'static>)).unwrap_or_default()
 }

@@ -1,4 +1,5 @@
-"""The HTML reports in a real headless Chromium, offline.
+"""The HTML reports in a real headless Chromium, offline; the JSON report, plan and
+profiles against their JSON Schemas.
 
 For the qualification report of the sample plan: Chromium loads the file with every
 host name unresolvable, and the rendered DOM must show the JSON report's verdict, each
@@ -88,6 +89,20 @@ def main():
     rep = json.load(open(os.path.join(out, "qual-SIC1200-Q101-SAMPLE.json")))
     e = rep["evaluation"]
     check(rep["format"] == "yieldlake-qual-report/1", "JSON format")
+    # The JSON report, the sample plan and every shipped profile validate against the
+    # JSON Schemas in schemas/ (jsonschema, Draft 2020-12).
+    import jsonschema
+    import tomllib
+
+    def valid(doc, schema_name, what):
+        schema = json.load(open(os.path.join(root, "schemas", schema_name)))
+        errs = list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+        check(not errs, f"{what} against schemas/{schema_name}: {[e.message for e in errs[:3]]}")
+
+    valid(rep, "qual-report.json", "the JSON report")
+    valid(tomllib.load(open(os.path.join(root, "sample-data", "qual-plan.toml"), "rb")), "qual-plan.json", "sample-data/qual-plan.toml")
+    for f in sorted(os.listdir(os.path.join(root, "profiles"))):
+        valid(tomllib.load(open(os.path.join(root, "profiles", f), "rb")), "qual-profile.json", f"profiles/{f}")
     browser = chromium()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND", "--disable-extensions"]
     dom = subprocess.run([browser, *flags, "--dump-dom", "file://" + html], capture_output=True, text=True, timeout=120)

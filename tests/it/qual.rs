@@ -484,7 +484,11 @@ fn bad_plans_name_the_line() {
 #[test]
 fn qual_schemas_and_profiles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (name, v) in [("qual-plan", plan::plan_json_schema()), ("qual-profile", plan::profile_json_schema())] {
+    for (name, v) in [
+        ("qual-plan", plan::plan_json_schema()),
+        ("qual-profile", plan::profile_json_schema()),
+        ("qual-report", yieldlake::report::qual::json_schema()),
+    ] {
         let committed = std::fs::read_to_string(root.join(format!("schemas/{name}.json"))).unwrap();
         assert_eq!(committed, serde_json::to_string_pretty(&v).unwrap() + "\n", "schemas/{name}.json is stale: run `cargo run -- schemas`");
     }

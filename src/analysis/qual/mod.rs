@@ -38,7 +38,7 @@ pub fn readings_schema() -> SchemaRef {
     ]))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -59,7 +59,7 @@ impl Verdict {
 }
 
 /// A shortfall of the plan or its data against the profile.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Gap {
     /// The stress (or requirement) concerned.
     pub stress: String,
@@ -69,7 +69,7 @@ pub struct Gap {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReadpointRow {
     pub lot_id: String,
     pub readpoint: f64,
@@ -84,7 +84,7 @@ pub struct ReadpointRow {
     pub pending: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct FailTest {
     pub test_num: Option<u32>,
     pub test_name: String,
@@ -96,7 +96,7 @@ pub struct FailTest {
     pub why: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Failure {
     pub lot_id: String,
     pub serial: String,
@@ -110,7 +110,7 @@ pub struct Failure {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DefectRate {
     pub cl: f64,
     pub upper: f64,
@@ -118,7 +118,7 @@ pub struct DefectRate {
     pub method: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Acceleration {
     pub model: Model,
     pub af: f64,
@@ -128,7 +128,7 @@ pub struct Acceleration {
     pub assumptions: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DriftStat {
     pub test_name: String,
     pub test_num: Option<u32>,
@@ -145,7 +145,7 @@ pub struct DriftStat {
     pub flagged: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StressResult {
     pub name: String,
     pub unit: Unit,
@@ -179,7 +179,7 @@ pub struct StressResult {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProfileInfo {
     pub id: String,
     pub name: String,
@@ -190,7 +190,7 @@ pub struct ProfileInfo {
 
 /// A qualification's evaluation: everything the CLI prints, the JSON carries and the
 /// report draws.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Evaluation {
     pub id: String,
     pub product: String,
