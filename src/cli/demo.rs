@@ -212,11 +212,18 @@ async fn qual_step(ctx: &datafusion::prelude::SessionContext, out: &Path, lake: 
     let html = dir.join(format!("qual-{}.html", super::answers::file_safe(&e.id)));
     std::fs::write(&html, yieldlake::report::qual::html(&e, &at))?;
     std::fs::write(html.with_extension("json"), serde_json::to_string_pretty(&yieldlake::report::qual::json(&e, &at))? + "\n")?;
+    let lot = "YL2026-01";
+    let r =
+        yieldlake::report::lot::lot_report(ctx, &yieldlake::report::lot::LotInputs { lot, quarantined: &[], generated_at: &at }).await?;
+    let lot_html = dir.join(format!("lot-{lot}.html"));
+    std::fs::write(&lot_html, &r.html)?;
+    std::fs::write(lot_html.with_extension("json"), serde_json::to_string_pretty(&r.json)? + "\n")?;
     outln!(
-        "\n{}. the qualification report (yieldlake report qual --plan sample-data/qual-plan.toml --lake {} --out {}):\n   {} and its JSON; open it in a browser, or print it",
+        "\n{}. the reports (yieldlake report lot --lot {lot} and report qual --plan sample-data/qual-plan.toml, --lake {} --out {}):\n   {}\n   {}\n   each with its JSON; open them in a browser, or print them",
         n + 1,
         lake.display(),
         dir.display(),
+        lot_html.display(),
         html.display()
     );
     Ok(mismatches)

@@ -1,6 +1,6 @@
-//! `yieldlake report`: verification reports as self-contained HTML and JSON. `report qual`
-//! lays out a qualification plan's evaluation (the same `qual` evaluation, not a second
-//! computation).
+//! `yieldlake report`: verification reports as self-contained HTML and JSON. `report lot`
+//! lays out a lot's answers; `report qual` a qualification plan's evaluation (the same
+//! evaluation as `qual`, not a second computation).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +19,20 @@ pub struct ReportArgs {
 
 #[derive(clap::Subcommand)]
 enum ReportCmd {
+    /// The lot verification report: header, yield, bins and summary checks, wafer maps
+    /// (thumbnails, stacked, retest), site-to-site, capability, PAT/GDBN, SYL/SBL,
+    /// anomalies and provenance (HTML and JSON).
+    Lot {
+        #[arg(long)]
+        lake: PathBuf,
+        #[arg(long)]
+        lot: String,
+        /// The directory the report is written to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// The qualification report of a plan: plan against profile, per stress results, drift,
     /// FIT, Weibull plots, verdict and sign-off (HTML and JSON).
     Qual {
@@ -36,6 +50,25 @@ enum ReportCmd {
 
 pub fn run(a: ReportArgs) -> Result<ExitCode> {
     match a.cmd {
+        ReportCmd::Lot { lake, lot, out, engine } => {
+            let quarantined: Vec<(String, String)> = yieldlake::lake::Manifest::load(&lake)
+                .map(|m| m.quarantine.iter().map(|q| (q.source_path.clone(), q.error.clone())).collect())
+                .unwrap_or_default();
+            with_session(&lake, &engine, async |ctx| {
+                let at = super::pat::now_rfc3339();
+                let r = yieldlake::report::lot::lot_report(
+                    ctx,
+                    &yieldlake::report::lot::LotInputs { lot: &lot, quarantined: &quarantined, generated_at: &at },
+                )
+                .await?;
+                std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+                let stem = out.join(format!("lot-{}", file_safe(&lot)));
+                std::fs::write(stem.with_extension("html"), &r.html)?;
+                std::fs::write(stem.with_extension("json"), serde_json::to_string_pretty(&r.json)? + "\n")?;
+                eprintln!("wrote {} and its JSON", stem.with_extension("html").display());
+                Ok(())
+            })
+        }
         ReportCmd::Qual { plan: plan_path, lake, out, engine } => {
             let text = std::fs::read_to_string(&plan_path).with_context(|| format!("reading the plan {}", plan_path.display()))?;
             let p = match plan::parse_plan(&text, &plan_path.display().to_string()) {

@@ -5,6 +5,7 @@
 
 pub mod g85;
 pub mod histogram;
+pub mod lot;
 pub mod png;
 pub mod qual;
 pub mod svg;

@@ -1,6 +1,11 @@
 """The HTML reports in a real headless Chromium, offline; the JSON report, plan and
 profiles against their JSON Schemas.
 
+For the lot report of the sample data's wafer-sort lot: the rendered yield and bin tables
+have as many rows as the JSON report, the summary-check sentence gives its counts, there
+is a thumbnail per wafer, nothing outside the file is referenced, and the printed PDF
+holds the title, lot and sections.
+
 For the qualification report of the sample plan: Chromium loads the file with every
 host name unresolvable, and the rendered DOM must show the JSON report's verdict, each
 stress's fails/SS and FIT, an SVG per drift and Weibull plot, and no reference to
@@ -71,6 +76,63 @@ class Dom(HTMLParser):
             self.verdict += d
 
 
+class LotDom(HTMLParser):
+    """Rows per table id, thumbnails, the summary-check sentence and external refs."""
+
+    def __init__(self):
+        super().__init__()
+        self.table, self.rows, self.thumbs, self.external = None, {}, 0, []
+        self.in_checks, self.checks = False, ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for k in ("src", "href"):
+            if k in a and re.match(r"^(https?:)?//", a[k] or ""):
+                self.external.append(a[k])
+        if tag == "table":
+            self.table = a.get("id")
+            self.rows[self.table] = -1  # the header row
+        if tag == "tr" and self.table is not None:
+            self.rows[self.table] += 1
+        if tag == "a" and (a.get("href") or "").startswith("#map-"):
+            self.thumbs += 1
+        if tag == "p" and a.get("id") == "checks":
+            self.in_checks = True
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.table = None
+        if tag == "p":
+            self.in_checks = False
+
+    def handle_data(self, d):
+        if self.in_checks:
+            self.checks += d
+
+
+def check_lot(exe, work, lake, browser, flags):
+    out = os.path.join(work, "lot-report")
+    subprocess.run([exe, "report", "lot", "--lake", lake, "--lot", "YL2026-01", "--out", out], check=True)
+    html = os.path.join(out, "lot-YL2026-01.html")
+    rep = json.load(open(os.path.join(out, "lot-YL2026-01.json")))
+    sec = rep["sections"]
+    check(rep["format"] == "yieldlake-lot-report/1", "lot JSON format")
+    dom = subprocess.run([browser, *flags, "--dump-dom", "file://" + html], capture_output=True, text=True, timeout=120)
+    check(dom.returncode == 0 and "<html" in dom.stdout, "chromium rendered the lot report")
+    d = LotDom()
+    d.feed(dom.stdout)
+    check(d.rows.get("yields") == len(sec["yields"]), f"lot yields rows {d.rows.get('yields')} vs JSON {len(sec['yields'])}")
+    check(d.rows.get("bins") == len(sec["bins"]), f"lot bins rows {d.rows.get('bins')} vs JSON {len(sec['bins'])}")
+    bad = sum(1 for c in sec["summary_checks"] if not c["agrees"])
+    check(d.checks.startswith(f"{len(sec['summary_checks'])} counts") and f"{bad} disagree" in d.checks, f"summary-check sentence {d.checks!r}")
+    check(d.thumbs == len(sec["wafers"]) and d.thumbs > 0, f"{d.thumbs} wafer thumbnails vs {len(sec['wafers'])} wafers")
+    check(not d.external, f"lot report external references: {d.external}")
+    pdf = os.path.join(work, "lot.pdf")
+    subprocess.run([browser, *flags, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", "file://" + html], capture_output=True, timeout=120)
+    text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True).stdout if os.path.exists(pdf) else ""
+    check("Lot verification report" in text and "YL2026-01" in text and "Provenance" in text, "printed lot PDF has its title, lot and sections")
+
+
 def chromium():
     for c in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(c):
@@ -83,7 +145,9 @@ def main():
     os.makedirs(work, exist_ok=True)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     lake, out = os.path.join(work, "lake"), os.path.join(work, "report")
-    subprocess.run([exe, "ingest", "--lake", lake, os.path.join(root, "sample-data", "qual-readpoints")], check=True, capture_output=True)
+    sample = os.path.join(root, "sample-data")
+    dirs = [os.path.join(sample, d) for d in sorted(os.listdir(sample)) if os.path.isdir(os.path.join(sample, d))]
+    subprocess.run([exe, "ingest", "--lake", lake, *dirs], check=True, capture_output=True)
     subprocess.run([exe, "report", "qual", "--plan", os.path.join(root, "sample-data", "qual-plan.toml"), "--lake", lake, "--out", out], check=True)
     html = os.path.join(out, "qual-SIC1200-Q101-SAMPLE.html")
     rep = json.load(open(os.path.join(out, "qual-SIC1200-Q101-SAMPLE.json")))
@@ -130,6 +194,7 @@ def main():
     m = re.search(r"Pages:\s+(\d+)", pages)
     # Page breaks between sections: at least one page per stress section.
     check(m is not None and int(m.group(1)) > len(e["stresses"]), f"printed pages: {m.group(1) if m else '?'}")
+    check_lot(exe, work, lake, browser, flags)
     print(f"report browser checks: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 

@@ -13,6 +13,7 @@ mod lake_job;
 mod layers;
 mod qual;
 mod reliability;
+mod reports;
 mod resolver;
 mod roundtrip;
 mod screens;
