@@ -7,6 +7,7 @@ mod dump;
 mod generate;
 mod info;
 mod ingest;
+mod nightly;
 mod output;
 mod pat;
 mod qual;
@@ -70,6 +71,8 @@ enum Cmd {
     Rel(rel::RelArgs),
     /// Verification reports (HTML and JSON): `report qual` for a qualification plan
     Report(report::ReportArgs),
+    /// The scheduled run: ingest new inbox files, rebuild the touched lots' reports, update the index
+    Nightly(nightly::NightlyArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Cmd::Qual(a) => qual::run(a),
         Cmd::Rel(a) => rel::run(a),
         Cmd::Report(a) => report::run(a),
+        Cmd::Nightly(a) => nightly::run(a),
     };
     match res {
         Ok(code) => code,

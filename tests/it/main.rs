@@ -11,6 +11,7 @@ mod hostile;
 mod lake;
 mod lake_job;
 mod layers;
+mod nightly;
 mod qual;
 mod reliability;
 mod reports;
