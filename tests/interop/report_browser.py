@@ -1,6 +1,10 @@
 """The HTML reports in a real headless Chromium, offline; the JSON report, plan and
 profiles against their JSON Schemas.
 
+Both reports also go through WebDriver (chromedriver): no console error, every <svg>
+and <img> renders with a non-zero size, no resource is fetched, and a full-page
+screenshot is kept (in $YIELDLAKE_ARTEFACTS, else WORK_DIR/artefacts).
+
 For the lot report of the sample data's wafer-sort lot: the rendered yield and bin tables
 have as many rows as the JSON report, the summary-check sentence gives its counts, there
 is a thumbnail per wafer, nothing outside the file is referenced, and the printed PDF
@@ -133,6 +137,42 @@ def check_lot(exe, work, lake, browser, flags):
     check("Lot verification report" in text and "YL2026-01" in text and "Provenance" in text, "printed lot PDF has its title, lot and sections")
 
 
+def in_webdriver(html, shot):
+    """Loads a report in Chromium through WebDriver: returns the console errors, the
+    <svg>/<img> elements with a zero rendered size, the resources the page fetched, and
+    saves a full-page screenshot to `shot`."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    o = webdriver.ChromeOptions()
+    for f in ("--headless=new", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,1024"):
+        o.add_argument(f)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(options=o, service=Service(shutil.which("chromedriver")))
+    try:
+        drv.get("file://" + html)
+        errors = [e["message"] for e in drv.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        zero = drv.execute_script(
+            "return Array.from(document.querySelectorAll('svg,img')).filter(e => {const r = e.getBoundingClientRect(); return r.width <= 0 || r.height <= 0;}).length"
+        )
+        count = drv.execute_script("return document.querySelectorAll('svg,img').length")
+        fetched = drv.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        height = drv.execute_script("return document.documentElement.scrollHeight")
+        drv.set_window_size(1280, min(int(height) + 100, 30000))
+        drv.save_screenshot(shot)
+        return errors, zero, count, fetched
+    finally:
+        drv.quit()
+
+
+def person_checks(html, shot, what):
+    errors, zero, count, fetched = in_webdriver(html, shot)
+    check(not errors, f"{what}: console errors {errors}")
+    check(count > 0 and zero == 0, f"{what}: {zero} of {count} svg/img elements render with zero size")
+    check(not fetched, f"{what}: network requests {fetched}")
+    check(os.path.getsize(shot) > 10_000, f"{what}: full-page screenshot {shot}")
+
+
 def chromium():
     for c in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(c):
@@ -195,6 +235,11 @@ def main():
     # Page breaks between sections: at least one page per stress section.
     check(m is not None and int(m.group(1)) > len(e["stresses"]), f"printed pages: {m.group(1) if m else '?'}")
     check_lot(exe, work, lake, browser, flags)
+    # A person's checks through WebDriver; the screenshots are kept as CI artefacts.
+    art = os.environ.get("YIELDLAKE_ARTEFACTS", os.path.join(work, "artefacts"))
+    os.makedirs(art, exist_ok=True)
+    person_checks(html, os.path.join(art, "qual-report.png"), "qual report")
+    person_checks(os.path.join(work, "lot-report", "lot-YL2026-01.html"), os.path.join(art, "lot-report.png"), "lot report")
     print(f"report browser checks: {checks - failures} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
