@@ -200,13 +200,21 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     json.insert("site_shifts_flagged".into(), rows_json(&shifts));
     // Capability, lowest Cpk first, with histograms of the worst tests.
     let stats = answers::param_stats(ctx, By::Lot, Some(lot), &[]).await?;
-    let stats = match stats.column_by_name("cpk") {
-        Some(c) => {
-            let idx =
-                arrow::compute::sort_to_indices(c, Some(arrow::compute::SortOptions { descending: false, nulls_first: false }), None)?;
-            arrow::compute::take_record_batch(&stats, &idx)?
-        }
-        None => stats,
+    // Lowest Cpk first; ties (and tests without a Cpk) in test order, so that the same
+    // lake gives the same report.
+    let keys: Vec<arrow::compute::SortColumn> = ["cpk", "test_num", "test_name", "grp"]
+        .iter()
+        .filter_map(|n| stats.column_by_name(n))
+        .map(|c| arrow::compute::SortColumn {
+            values: c.clone(),
+            options: Some(arrow::compute::SortOptions { descending: false, nulls_first: false }),
+        })
+        .collect();
+    let stats = if keys.is_empty() {
+        stats
+    } else {
+        let idx = arrow::compute::lexsort_to_indices(&keys, None)?;
+        arrow::compute::take_record_batch(&stats, &idx)?
     };
     h.push_str("<section><h2>Parametric capability</h2>");
     h.push_str(&table(&stats, "cpk", 60));
@@ -243,7 +251,18 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         maps: false,
     };
     match screens::pat(ctx, lot, &req).await {
-        Ok(run) => {
+        Ok(mut run) => {
+            // Populations in name order, the lot's row last; outliers by population, part and screen.
+            run.loss.sort_by(|a, b| (a.population == "all").cmp(&(b.population == "all")).then(a.population.cmp(&b.population)));
+            let keys: Vec<arrow::compute::SortColumn> = ["population", "part_seq", "screen", "test_num"]
+                .iter()
+                .filter_map(|n| run.outliers.column_by_name(n))
+                .map(|c| arrow::compute::SortColumn { values: c.clone(), options: None })
+                .collect();
+            if !keys.is_empty() {
+                let idx = arrow::compute::lexsort_to_indices(&keys, None)?;
+                run.outliers = arrow::compute::take_record_batch(&run.outliers, &idx)?;
+            }
             let _ = write!(
                 h,
                 "<p>Dynamic PAT{}; settings: <code>{}</code>.</p><table id=\"pat\"><tr><th>Scope</th><th>Parts</th><th>Passing</th><th>Screened</th><th>Yield before</th><th>Yield after</th></tr>",
@@ -275,25 +294,29 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     h.push_str("</section>");
     // SYL/SBL.
     h.push_str("<section><h2>Yield and bin limits (AEC-Q002)</h2>");
-    match screens::syl(ctx, &product, None, &Default::default()).await {
-        Ok(v) => {
-            let mine: Vec<_> = v.iter().filter(|l| l.lot_id == lot).collect();
-            for l in &mine {
-                let _ = write!(
-                    h,
-                    "<p class=\"syl\">{}: {:?}, yield {:.2} %{}</p>",
-                    esc(&l.scope),
-                    l.status,
-                    l.yield_pct,
-                    l.reasons.iter().map(|r| format!("; {} {:.2} vs {:.2}", r.limit, r.value, r.limit_value)).collect::<String>()
-                );
+    let mut syl_rows = Vec::new();
+    for product in product.split(", ").filter(|p| !p.is_empty()) {
+        match screens::syl(ctx, product, None, &Default::default()).await {
+            Ok(v) => {
+                for l in v.into_iter().filter(|l| l.lot_id == lot) {
+                    let _ = write!(
+                        h,
+                        "<p class=\"syl\">{} {}: {:?}, yield {:.2} %{}</p>",
+                        esc(product),
+                        esc(&l.scope),
+                        l.status,
+                        l.yield_pct,
+                        l.reasons.iter().map(|r| format!("; {} {:.2} vs {:.2}", r.limit, r.value, r.limit_value)).collect::<String>()
+                    );
+                    syl_rows.push(l);
+                }
             }
-            json.insert("syl".into(), serde_json::to_value(&mine).unwrap_or_default());
-        }
-        Err(e) => {
-            let _ = write!(h, "<p class=\"note\">Not judged: {}</p>", esc(&e.to_string()));
+            Err(e) => {
+                let _ = write!(h, "<p class=\"note\">{}: not judged: {}</p>", esc(product), esc(&e.to_string()));
+            }
         }
     }
+    json.insert("syl".into(), serde_json::to_value(&syl_rows).unwrap_or_default());
     h.push_str("</section>");
     // Anomalies and provenance.
     h.push_str("<section><h2>Data anomalies</h2>");
