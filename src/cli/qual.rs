@@ -33,23 +33,31 @@ pub struct QualArgs {
     engine: EngineArgs,
 }
 
-pub fn run(a: QualArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.plan).with_context(|| format!("reading the plan {}", a.plan.display()))?;
-    let file = a.plan.display().to_string();
-    let p = match plan::parse_plan(&text, &file) {
+/// A plan read, parsed and checked, with its profile; or the exit status after the
+/// problems were printed (status 1: bad input).
+pub(super) fn load_plan(path: &std::path::Path) -> Result<std::result::Result<(String, plan::Plan, plan::Profile), ExitCode>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the plan {}", path.display()))?;
+    let p = match plan::parse_plan(&text, &path.display().to_string()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: the plan is not valid:\n{e}");
-            return Ok(ExitCode::from(1));
+            return Ok(Err(ExitCode::from(1)));
         }
     };
-    let dir = a.plan.parent().map(|d| d.to_path_buf()).unwrap_or_default();
-    let profile = match yieldlake::query::qual::load_profile(&p.profile, &dir) {
-        Ok(pr) => pr,
+    let dir = path.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+    match yieldlake::query::qual::load_profile(&p.profile, &dir) {
+        Ok(profile) => Ok(Ok((text, p, profile))),
         Err(e) => {
             eprintln!("error: the profile is not valid:\n{e}");
-            return Ok(ExitCode::from(1));
+            Ok(Err(ExitCode::from(1)))
         }
+    }
+}
+
+pub fn run(a: QualArgs) -> Result<ExitCode> {
+    let (text, p, profile) = match load_plan(&a.plan)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
     };
     let lake = a.lake.clone();
     with_session(&a.lake, &a.engine, async |ctx| {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use yieldlake::analysis::qual::plan;
 
 use super::answers::{file_safe, with_session};
 use super::sql::EngineArgs;
@@ -70,21 +69,9 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             })
         }
         ReportCmd::Qual { plan: plan_path, lake, out, engine } => {
-            let text = std::fs::read_to_string(&plan_path).with_context(|| format!("reading the plan {}", plan_path.display()))?;
-            let p = match plan::parse_plan(&text, &plan_path.display().to_string()) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: the plan is not valid:\n{e}");
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            let dir = plan_path.parent().map(|d| d.to_path_buf()).unwrap_or_default();
-            let profile = match yieldlake::query::qual::load_profile(&p.profile, &dir) {
-                Ok(pr) => pr,
-                Err(e) => {
-                    eprintln!("error: the profile is not valid:\n{e}");
-                    return Ok(ExitCode::from(1));
-                }
+            let (text, p, profile) = match super::qual::load_plan(&plan_path)? {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
             };
             with_session(&lake, &engine, async |ctx| {
                 let e = yieldlake::query::qual::qual(ctx, &p, &text, &plan_path, &profile).await?;
