@@ -385,8 +385,9 @@ fn group(
     Ok(out)
 }
 
-/// The acceleration factor of a stress at the plan's use conditions, or why there is none.
-fn acceleration(plan: &Plan, ps: Option<&ProfileStress>, s: &plan::StressPlan) -> Result<Acceleration, String> {
+/// The acceleration factor of a stress at use conditions `u` (the plan's, or one mission
+/// phase's), or why there is none.
+fn acceleration(plan: &Plan, u: &plan::UseConditions, ps: Option<&ProfileStress>, s: &plan::StressPlan) -> Result<Acceleration, String> {
     let model = s.model.or(ps.map(|p| p.model)).unwrap_or(Model::None);
     let mut assumptions = Vec::new();
     let pick = |plan_v: Option<f64>, prof_v: Option<f64>, default: f64, what: &str, assumptions: &mut Vec<String>| {
@@ -406,7 +407,6 @@ fn acceleration(plan: &Plan, ps: Option<&ProfileStress>, s: &plan::StressPlan) -
         Some(g) => p.delta_t_by_grade.get(g as usize).copied(),
         None => None,
     }));
-    let u = &plan.use_conditions;
     match model {
         Model::None => Err("no acceleration model for this stress".into()),
         Model::Arrhenius => {
@@ -446,9 +446,8 @@ fn mission_duration(plan: &Plan, ps: Option<&ProfileStress>, s: &plan::StressPla
     let mut total = 0.0;
     let mut any = false;
     for ph in &plan.mission {
-        let mut p = plan.clone();
-        p.use_conditions = plan::UseConditions { temperature_c: ph.temperature_c, rh_pct: ph.rh_pct, delta_t_c: ph.delta_t_c };
-        let Ok(a) = acceleration(&p, ps, s) else { continue };
+        let u = plan::UseConditions { temperature_c: ph.temperature_c, rh_pct: ph.rh_pct, delta_t_c: ph.delta_t_c };
+        let Ok(a) = acceleration(plan, &u, ps, s) else { continue };
         let amount = match a.model {
             Model::CoffinManson => ph.cycles,
             _ => ph.hours,
@@ -788,7 +787,7 @@ pub fn evaluate(
                 })
             })
             .collect();
-        let acc = acceleration(plan, ps, s);
+        let acc = acceleration(plan, &plan.use_conditions, ps, s);
         let mut fit = Vec::new();
         match &acc {
             Ok(a) => {
