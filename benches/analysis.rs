@@ -9,7 +9,10 @@
 //!   against one full SQL scan of that lot's `results` (the columns PAT reads; target:
 //!   ratio <= 2);
 //! - `qual` on a plan of 10 stresses x 4 readpoints x 3 lots x 77 units (target: under
-//!   2 s), against one SQL read of the same parts and results.
+//!   2 s), against one SQL read of the same parts and results;
+//! - `report lot` (HTML, PDF and JSON) for the 25-wafer lot of ~10,000 dies per wafer,
+//!   against `yield` + `stats` + `wafermap` on that lot (target: ratio <= 3);
+//! - `nightly` with nothing new over a lake of 1,000 files (target: under 1 s).
 //!
 //! `cargo bench --bench analysis` (env: BENCH_RUNS=3, PYTHON=.venv/bin/python).
 
@@ -281,5 +284,107 @@ fn main() {
             ours / scan
         );
         println!("{:<44} {fits:>9.3}s", "  of which the Weibull fits (LR bounds)");
+    }
+    if only.is_empty() || "report".contains(only.as_str()) {
+        let lake = common::small_lake("map-lake", 25, 3.34, 4);
+        let ctx = rt.block_on(session(&lake, &QueryConfig::default())).unwrap();
+        let lot = "YL78-01";
+        let out = common::bench_root().join("report-out");
+        std::fs::create_dir_all(&out).unwrap();
+        // The peer: the three answer commands' work on the lot (yield, stats, and the maps
+        // as `wafermap` writes them: SVG, PNG, G85).
+        let peer = best(runs, || {
+            rt.block_on(async {
+                answers::yields(&ctx, By::Wafer, Some(lot)).await.unwrap();
+                answers::param_stats(&ctx, By::Lot, Some(lot), &[]).await.unwrap();
+            });
+            let maps = rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
+            maps.par_iter().for_each(|m| {
+                let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
+                let png = svg_to_png(&svg).unwrap();
+                let stem = out.join(&m.wafer_id);
+                std::fs::write(stem.with_extension("svg"), &svg).unwrap();
+                std::fs::write(stem.with_extension("png"), png).unwrap();
+                write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
+            });
+        });
+        let mut layout = f64::MAX;
+        let ours = best(runs, || {
+            let inp = yieldlake::report::lot::LotInputs {
+                lot,
+                quarantined: &[],
+                generated_at: "bench",
+                pat: &Default::default(),
+                limits: None,
+                syl: &Default::default(),
+            };
+            let r = rt.block_on(yieldlake::report::lot::lot_report(&ctx, &inp)).unwrap();
+            let t = Instant::now();
+            yieldlake::report::files::write(&out.join("lot"), &r.doc, &r.json).unwrap();
+            layout = layout.min(t.elapsed().as_secs_f64());
+        });
+        println!(
+            "{:<44} {ours:>9.3}s {peer:>9.3}s {:>7.2}x  (peer: yield + stats + wafermap on the lot; target <= 3; PDF: {})",
+            "report lot, 25 wafers x ~10,000 dies",
+            ours / peer,
+            if cfg!(feature = "pdf") { "yes" } else { "no" }
+        );
+        println!(
+            "{:<44} {layout:>9.3}s {peer:>9.3}s {:>7.2}x  (HTML, PDF and JSON from the laid-out report)",
+            "  of which writing the files",
+            layout / peer
+        );
+    }
+    if only.is_empty() || "nightly".contains(only.as_str()) {
+        // 1,000 one-wafer lots of ~9 dies, ingested by a first nightly run that builds no
+        // report; then the measured runs, with nothing new.
+        let root = common::bench_root().join("nightly-1000");
+        let marker = root.join("_built");
+        if !marker.exists() {
+            let _ = std::fs::remove_dir_all(&root);
+            yieldlake::generate::generate(
+                &yieldlake::generate::GenOptions {
+                    profile: yieldlake::generate::Profile::AutoIcWs,
+                    out: root.join("inbox"),
+                    lots: 1000,
+                    wafers: 1,
+                    seed: 80,
+                    scale: 0.003,
+                    order: yieldlake::stdf::ByteOrder::Little,
+                    compression: yieldlake::stdf::Compression::None,
+                    sites: None,
+                    tests: Some(2),
+                    history: false,
+                    qual_stresses: 5,
+                },
+                |_| {},
+            )
+            .unwrap();
+            std::fs::write(
+                root.join("ops.toml"),
+                "format = \"yieldlake-nightly/1\"\nlake = \"lake\"\nout = \"out\"\n[[inbox]]\ndir = \"inbox\"\npattern = \"*.stdf\"\n[reports]\nproducts = [\"none\"]\n",
+            )
+            .unwrap();
+        }
+        let nightly = || {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_yieldlake"))
+                .args(["nightly", "--config", root.join("ops.toml").to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).to_string()
+        };
+        if !marker.exists() {
+            nightly();
+            std::fs::write(&marker, b"").unwrap();
+        }
+        let files = yieldlake::lake::Manifest::load(&root.join("lake")).map(|m| m.live.len()).unwrap_or(0);
+        let ours = best(runs, || {
+            assert!(nightly().contains("no new files"));
+        });
+        println!(
+            "{:<44} {ours:>9.3}s {:>10} {:>8}  (a lake of {files} files; target < 1 s, process start included)",
+            "nightly, nothing new", "", ""
+        );
     }
 }

@@ -51,10 +51,32 @@ struct Acc {
     sub: Vec<u32>,
     lo: Option<f32>,
     hi: Option<f32>,
+    /// The file the limits come from: the first by file id that has any, whatever order
+    /// the rows arrive in (a test may carry different limits in different files).
+    lim_file: Option<String>,
     below: u64,
     above: u64,
     invalid: u64,
     alarms: u64,
+}
+
+impl Acc {
+    /// Keeps the limits of the file with the smallest id (a limit that file gives only on
+    /// a later row fills in).
+    fn take_limits(&mut self, lo: Option<f32>, hi: Option<f32>, file: &str) {
+        match self.lim_file.as_deref() {
+            Some(f) if f == file => {
+                self.lo = self.lo.or(lo);
+                self.hi = self.hi.or(hi);
+            }
+            Some(f) if f < file => {}
+            _ => {
+                self.lo = lo;
+                self.hi = hi;
+                self.lim_file = Some(file.to_string());
+            }
+        }
+    }
 }
 
 /// Accumulates results; feed batches from any number of streams, then `merge` and `finish`.
@@ -81,7 +103,8 @@ impl ParamAcc {
         // Rows of one file, group and wafer come together: keys are looked up only when
         // they change, and a test's accumulator is found by its key within the file.
         let mut last: Option<(usize, Option<u32>)> = None;
-        let mut by_key: HashMap<u64, usize> = HashMap::new();
+        // Test key -> (accumulator, this file's limits already considered).
+        let mut by_key: HashMap<u64, (usize, bool)> = HashMap::new();
         let mut sub_id = 0u32;
         for i in 0..b.num_rows() {
             let w = wafer.is_valid(i).then(|| wafer.value(i));
@@ -94,23 +117,25 @@ impl ParamAcc {
                 sub_id = *self.subgroups.entry((file.value(i).to_string(), w)).or_insert(n);
                 last = Some((i, w));
             }
-            let idx = *by_key.entry(tkey.value(i)).or_insert_with(|| {
+            let slot = by_key.entry(tkey.value(i)).or_insert_with(|| {
                 let k = (grp.value(i).to_string(), tnum.value(i), tname.value(i).to_string());
                 let n = self.accs.len();
                 let idx = *self.index.entry(k).or_insert(n);
                 if idx == n {
                     self.accs.push(Acc::default());
                 }
-                idx
+                (idx, false)
             });
-            let acc = &mut self.accs[idx];
+            let acc = &mut self.accs[slot.0];
             let l = lo.is_valid(i).then(|| lo.value(i));
             let h = hi.is_valid(i).then(|| hi.value(i));
-            if acc.lo.is_none() {
-                acc.lo = l;
-            }
-            if acc.hi.is_none() {
-                acc.hi = h;
+            if l.is_some() || h.is_some() {
+                if !slot.1 {
+                    slot.1 = true;
+                    acc.take_limits(l, h, file.value(i));
+                } else if acc.lo.is_none() || acc.hi.is_none() {
+                    acc.take_limits(l, h, file.value(i));
+                }
             }
             acc.alarms += alarm.value(i) as u64;
             if !valid.value(i) || res.is_null(i) || !res.value(i).is_finite() {
@@ -141,8 +166,9 @@ impl ParamAcc {
                 self.accs.push(Acc::default());
             }
             let m = &mut self.accs[me];
-            m.lo = m.lo.or(a.lo);
-            m.hi = m.hi.or(a.hi);
+            if let Some(f) = &a.lim_file {
+                m.take_limits(a.lo, a.hi, f);
+            }
             m.below += a.below;
             m.above += a.above;
             m.invalid += a.invalid;
@@ -229,19 +255,20 @@ pub fn mean_sd(v: &[f64]) -> (Option<f64>, Option<f64>) {
 }
 
 /// Pooled within-subgroup standard deviation: sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)).
+/// Each subgroup is summed in value order and the subgroups in a canonical order, so the
+/// answer does not depend on the order the rows arrived in (reports are byte-identical
+/// from run to run).
 pub fn pooled_sd(values: &[f64], sub: &[u32]) -> Option<f64> {
-    let mut g: HashMap<u32, (f64, f64, f64)> = HashMap::new();
-    for (v, s) in values.iter().zip(sub) {
-        let e = g.entry(*s).or_insert((0.0, 0.0, 0.0));
-        e.0 += 1.0;
-        e.1 += v;
+    let mut pairs: Vec<(u32, f64)> = sub.iter().copied().zip(values.iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut groups: Vec<(f64, f64)> = Vec::new();
+    for g in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let n = g.len() as f64;
+        let m = g.iter().map(|p| p.1).sum::<f64>() / n;
+        groups.push((g.iter().map(|p| (p.1 - m) * (p.1 - m)).sum::<f64>(), n));
     }
-    for (v, s) in values.iter().zip(sub) {
-        let e = g.get_mut(s).unwrap();
-        let m = e.1 / e.0;
-        e.2 += (v - m) * (v - m);
-    }
-    let (ss, df) = g.values().fold((0.0, 0.0), |(ss, df), (n, _, m2)| (ss + m2, df + n - 1.0));
+    groups.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (ss, df) = groups.iter().fold((0.0, 0.0), |(ss, df), (m2, n)| (ss + m2, df + n - 1.0));
     (df > 0.0).then(|| (ss / df).sqrt())
 }
 
@@ -256,10 +283,11 @@ pub fn cp_value(sd: f64, lo: Option<f64>, hi: Option<f64>) -> Option<f64> {
 impl Row {
     fn of(a: Acc) -> Row {
         let values: Vec<f64> = a.values.iter().map(|v| *v as f64).collect();
-        let (mean, sd) = mean_sd(&values);
         let sigma_within = pooled_sd(&values, &a.sub);
         let mut sorted = values;
         sorted.sort_by(|x, y| x.total_cmp(y));
+        // Summed in value order, not arrival order: the same data give the same bits.
+        let (mean, sd) = mean_sd(&sorted);
         let q = |p: f64| quantile_type7(&sorted, p);
         let mut quantiles = [None; 9];
         for (o, (p, _)) in quantiles.iter_mut().zip(QUANTILES) {

@@ -209,22 +209,32 @@ async fn qual_step(ctx: &datafusion::prelude::SessionContext, out: &Path, lake: 
     let dir = out.join("report");
     std::fs::create_dir_all(&dir)?;
     let at = super::pat::now_rfc3339();
-    let html = dir.join(format!("qual-{}.html", super::answers::file_safe(&e.id)));
-    std::fs::write(&html, yieldlake::report::qual::html(&e, &at))?;
-    std::fs::write(html.with_extension("json"), serde_json::to_string_pretty(&yieldlake::report::qual::json(&e, &at))? + "\n")?;
+    let qual = yieldlake::report::files::write(
+        &dir.join(format!("qual-{}", super::answers::file_safe(&e.id))),
+        &yieldlake::report::qual::doc(&e, &at),
+        &yieldlake::report::qual::json(&e, &at),
+    )?;
     let lot = "YL2026-01";
-    let r =
-        yieldlake::report::lot::lot_report(ctx, &yieldlake::report::lot::LotInputs { lot, quarantined: &[], generated_at: &at }).await?;
-    let lot_html = dir.join(format!("lot-{lot}.html"));
-    std::fs::write(&lot_html, &r.html)?;
-    std::fs::write(lot_html.with_extension("json"), serde_json::to_string_pretty(&r.json)? + "\n")?;
+    let inp = yieldlake::report::lot::LotInputs {
+        lot,
+        quarantined: &[],
+        generated_at: &at,
+        pat: &Default::default(),
+        limits: None,
+        syl: &Default::default(),
+    };
+    let r = yieldlake::report::lot::lot_report(ctx, &inp).await?;
+    let lot_w = yieldlake::report::files::write(&dir.join(format!("lot-{lot}")), &r.doc, &r.json)?;
+    let (html, lot_html) = (qual.html, lot_w.html);
+    let pdfs = [qual.pdf, lot_w.pdf].into_iter().flatten().map(|p| p.display().to_string()).collect::<Vec<_>>();
     outln!(
-        "\n{}. the reports (yieldlake report lot --lot {lot} and report qual --plan sample-data/qual-plan.toml, --lake {} --out {}):\n   {}\n   {}\n   each with its JSON; open them in a browser, or print them",
+        "\n{}. the reports (yieldlake report lot --lot {lot} and report qual --plan sample-data/qual-plan.toml, --lake {} --out {}):\n   {}\n   {}\n   {}\n   each with its JSON; open the HTML in a browser",
         n + 1,
         lake.display(),
         dir.display(),
         lot_html.display(),
-        html.display()
+        html.display(),
+        if pdfs.is_empty() { "(no PDF: built without the `pdf` feature)".to_string() } else { pdfs.join("\n   ") }
     );
     Ok(mismatches)
 }

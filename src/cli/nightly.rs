@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use yieldlake::job::{self, IngestConfig, Outcome};
 use yieldlake::lake::{Lake, Manifest};
+use yieldlake::report::files::write_atomic;
 use yieldlake::report::svg::esc;
 
 use super::answers::file_safe;
@@ -39,6 +40,83 @@ pub struct OpsConfig {
     pub lock_wait_s: f64,
     #[serde(default)]
     pub reports: Reports,
+    /// PAT in the lot reports: dynamic limits, plus static limits when a file is named.
+    #[serde(default)]
+    pub pat: PatSettings,
+    /// SYL/SBL (AEC-Q002) in the lot reports and the index's lot status.
+    #[serde(default)]
+    pub syl: SylSettings,
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatSettings {
+    /// Limits are centre ± k robust sigma (AEC-Q001: 6).
+    #[serde(default = "default_k")]
+    pub k: f64,
+    /// A static limits file written by `yieldlake pat limits`; its sha256 goes in each
+    /// lot report's provenance.
+    #[serde(default)]
+    pub limits: Option<PathBuf>,
+}
+
+impl Default for PatSettings {
+    fn default() -> Self {
+        PatSettings { k: default_k(), limits: None }
+    }
+}
+
+fn default_k() -> f64 {
+    6.0
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SylSettings {
+    /// The most recent earlier lots the limits come from.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Fewer earlier lots than this: no limits (status "insufficient_history").
+    #[serde(default = "default_min_lots")]
+    pub min_lots: usize,
+}
+
+impl Default for SylSettings {
+    fn default() -> Self {
+        SylSettings { window: default_window(), min_lots: default_min_lots() }
+    }
+}
+
+fn default_window() -> usize {
+    yieldlake::analysis::syl::SylConfig::default().window
+}
+
+fn default_min_lots() -> usize {
+    yieldlake::analysis::syl::SylConfig::default().min_lots
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Run summaries kept in `runs/` (the newest; `nightly-summary.json` is always the last).
+    #[serde(default = "default_keep_runs")]
+    pub keep_runs: usize,
+    /// Reports not rebuilt for this many days are deleted (and leave the index); 0 keeps
+    /// every report.
+    #[serde(default)]
+    pub report_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { keep_runs: default_keep_runs(), report_days: 0 }
+    }
+}
+
+fn default_keep_runs() -> usize {
+    30
 }
 
 fn default_wait() -> f64 {
@@ -138,13 +216,6 @@ fn walk(dir: &Path, pat: &glob::Pattern, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = p.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, p)?;
-    Ok(())
-}
-
 pub fn run(a: NightlyArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&a.config).with_context(|| format!("reading {}", a.config.display()))?;
     let mut cfg: OpsConfig = match toml::from_str(&text) {
@@ -163,6 +234,19 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
     let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     cfg.lake = abs(&cfg.lake);
     cfg.out = abs(&cfg.out);
+    if !(cfg.pat.k.is_finite() && cfg.pat.k > 0.0) || cfg.syl.window == 0 {
+        eprintln!("error: {}: pat.k must be a positive number and syl.window at least 1", a.config.display());
+        return Ok(ExitCode::from(1));
+    }
+    let limits = match &cfg.pat.limits {
+        Some(p) => match super::pat::read_limits(&abs(p))? {
+            Ok((f, sha)) => Some((f, abs(p).display().to_string(), sha)),
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let pat_cfg = yieldlake::analysis::pat::PatConfig { k: cfg.pat.k, ..Default::default() };
+    let syl_cfg = yieldlake::analysis::syl::SylConfig { window: cfg.syl.window, min_lots: cfg.syl.min_lots, ..Default::default() };
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let started = super::pat::now_rfc3339();
     let _lock = match RunLock::acquire(&cfg.out, Duration::from_secs_f64(cfg.lock_wait_s.max(0.0))) {
@@ -172,6 +256,14 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    // Half-written reports of a run that was killed (ours hold the lock, so none is live).
+    for sub in ["lots", "qual", "runs", "."] {
+        if let Ok(rd) = std::fs::read_dir(cfg.out.join(sub)) {
+            for e in rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     // 1. New or changed inbox files.
     let state_path = cfg.out.join("nightly-state.json");
     let mut state: State = std::fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -202,7 +294,11 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
                 ids.insert(file_id.clone());
             }
             Outcome::Quarantined { path, error } => quarantined.push(serde_json::json!({"path": path, "error": error})),
-            Outcome::Unchanged { .. } => {}
+            // Already in the lake but new to the state: a run killed after its ingest.
+            // Their lots' reports may be missing, so they are rebuilt too.
+            Outcome::Unchanged { file_id, .. } => {
+                ids.insert(file_id.clone());
+            }
         }
     }
     // 3. The lots those files touched, and their reports.
@@ -238,16 +334,20 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
             if !cfg.reports.products.is_empty() && !cfg.reports.products.contains(product) {
                 continue;
             }
-            let r =
-                yieldlake::report::lot::lot_report(&ctx, &yieldlake::report::lot::LotInputs { lot, quarantined: &q, generated_at: &at })
-                    .await?;
-            let stem = lot_dir.join(format!("lot-{}", file_safe(lot)));
-            write_atomic(&stem.with_extension("html"), r.html.as_bytes())?;
-            write_atomic(&stem.with_extension("json"), (serde_json::to_string_pretty(&r.json)? + "\n").as_bytes())?;
+            let inp = yieldlake::report::lot::LotInputs {
+                lot,
+                quarantined: &q,
+                generated_at: &at,
+                pat: &pat_cfg,
+                limits: limits.as_ref().map(|(f, p, h)| (f, p.as_str(), h.as_str())),
+                syl: &syl_cfg,
+            };
+            let r = yieldlake::report::lot::lot_report(&ctx, &inp).await?;
+            let w = yieldlake::report::files::write(&lot_dir.join(format!("lot-{}", file_safe(lot))), &r.doc, &r.json)?;
             if r.json["sections"]["syl"].as_array().is_some_and(|v| v.iter().any(|s| s["status"] == "hold")) {
                 hold.push(lot.clone());
             }
-            reports.push(stem.with_extension("html").display().to_string());
+            reports.push(w.html.display().to_string());
         }
         let qual_dir = cfg.out.join("qual");
         for p in &cfg.reports.plans {
@@ -260,17 +360,17 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
             let profile = yieldlake::query::qual::load_profile(&plan.profile, p.parent().unwrap_or(Path::new(".")))?;
             let e = yieldlake::query::qual::qual(&ctx, &plan, &text, &p, &profile).await?;
             std::fs::create_dir_all(&qual_dir)?;
-            let stem = qual_dir.join(format!("qual-{}", file_safe(&e.id)));
-            write_atomic(&stem.with_extension("html"), yieldlake::report::qual::html(&e, &at).as_bytes())?;
-            write_atomic(
-                &stem.with_extension("json"),
-                (serde_json::to_string_pretty(&yieldlake::report::qual::json(&e, &at))? + "\n").as_bytes(),
+            let w = yieldlake::report::files::write(
+                &qual_dir.join(format!("qual-{}", file_safe(&e.id))),
+                &yieldlake::report::qual::doc(&e, &at),
+                &yieldlake::report::qual::json(&e, &at),
             )?;
-            reports.push(stem.with_extension("html").display().to_string());
+            reports.push(w.html.display().to_string());
         }
         anyhow::Ok((lots, reports, hold))
     })?;
-    // 4. The index of every report, newest first.
+    // 4. The index of every report, newest first (after retention removed the old ones).
+    retain(&cfg.out, &cfg.retention)?;
     write_index(&cfg.out)?;
     // 5. The run summary, then the state (a run killed before this point is redone).
     let summary = serde_json::json!({
@@ -285,7 +385,12 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
         "reports": reports,
         "hold": hold,
     });
-    write_atomic(&summary_path, (serde_json::to_string_pretty(&summary)? + "\n").as_bytes())?;
+    let text = serde_json::to_string_pretty(&summary)? + "\n";
+    let runs = cfg.out.join("runs");
+    std::fs::create_dir_all(&runs)?;
+    write_atomic(&runs.join(format!("{}.json", started.replace(':', ""))), text.as_bytes())?;
+    write_atomic(&summary_path, text.as_bytes())?;
+    retain(&cfg.out, &cfg.retention)?;
     for p in &new {
         if let Some(s) = stamp(p) {
             state.insert(p.display().to_string(), s);
@@ -310,6 +415,35 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Keeps the newest `keep_runs` run summaries, and deletes reports (HTML, PDF, JSON) not
+/// rebuilt within `report_days`.
+fn retain(out: &Path, r: &Retention) -> Result<()> {
+    if let Ok(rd) = std::fs::read_dir(out.join("runs")) {
+        // Named by start time, so name order is time order.
+        let mut runs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        runs.sort();
+        let extra = runs.len().saturating_sub(r.keep_runs.max(1));
+        for p in &runs[..extra] {
+            std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    if r.report_days == 0 {
+        return Ok(());
+    }
+    let max_age = Duration::from_secs(u64::from(r.report_days) * 86_400);
+    for sub in ["lots", "qual"] {
+        let Ok(rd) = std::fs::read_dir(out.join(sub)) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|a| a > max_age);
+            if old && p.extension().is_some_and(|x| x == "json" || x == "html" || x == "pdf") {
+                std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `index.html`: every report in the output directory, newest first, with each lot's
@@ -357,7 +491,7 @@ fn write_index(out: &Path) -> Result<()> {
         ));
     }
     h.push_str("</table></body></html>\n");
-    write_atomic(&out.join("index.html"), h.as_bytes())
+    Ok(write_atomic(&out.join("index.html"), h.as_bytes())?)
 }
 
 /// The JSON Schema of the config, as kept in `schemas/`.

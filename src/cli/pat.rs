@@ -147,6 +147,21 @@ fn config(l: &LimitArgs, min_samples: usize, pat_bin: u16) -> Result<PatConfig> 
 }
 
 /// UTC now as RFC 3339 (seconds).
+/// A PAT limits file and the sha256 of its bytes; a file that does not parse is reported
+/// (with its position) and gives exit status 1.
+pub(super) fn read_limits(p: &std::path::Path) -> Result<std::result::Result<(LimitsFile, String), ExitCode>> {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    match LimitsFile::parse(&String::from_utf8_lossy(&bytes), None) {
+        Ok(f) => Ok(Ok((f, sha))),
+        Err(e) => {
+            eprintln!("error: {}: {e}", p.display());
+            Ok(Err(ExitCode::from(1)))
+        }
+    }
+}
+
 pub(super) fn now_rfc3339() -> String {
     let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
@@ -204,16 +219,10 @@ fn screen(a: RunArgs) -> Result<ExitCode> {
         anyhow::bail!("--zpat-share must be in (0, 1], not {}", a.zpat_share);
     }
     let limits = match &a.limits {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            match LimitsFile::parse(&text, None) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    eprintln!("error: {}: {e}", p.display());
-                    return Ok(ExitCode::from(1));
-                }
-            }
-        }
+        Some(p) => match read_limits(p)? {
+            Ok((f, _)) => Some(f),
+            Err(code) => return Ok(code),
+        },
         None => None,
     };
     let req = PatRequest {

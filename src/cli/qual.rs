@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use yieldlake::analysis::qual::{self, Verdict, plan};
-use yieldlake::analysis::reliability::turnbull;
 
 use super::answers::{file_safe, with_session};
 use super::output::outln;
@@ -71,18 +70,14 @@ pub fn run(a: QualArgs) -> Result<ExitCode> {
         }
         if let Some(d) = &a.plots {
             std::fs::create_dir_all(d)?;
-            for s in &e.stresses {
-                if let Some(w) = &s.weibull {
-                    let svg = yieldlake::report::weibull::draw_weibull(
-                        &format!("{} {}: Weibull, interval-censored readpoints", e.id, s.name),
-                        w,
-                        &turnbull(&s.observations),
-                        s.unit.label(),
-                    );
-                    let f = d.join(format!("{}_{}_weibull.svg", file_safe(&e.id), file_safe(&s.name)));
-                    std::fs::write(&f, svg)?;
-                    eprintln!("wrote {}", f.display());
-                }
+            // The report's own plots: the SVG, and the PNG rendered from it.
+            for p in yieldlake::report::qual::plots(&e) {
+                let stem = format!("{}_{}", file_safe(&e.id), file_safe(&p.name));
+                let (svg, png) = (d.join(format!("{stem}.svg")), d.join(format!("{stem}.png")));
+                std::fs::write(&svg, &p.svg)?;
+                let bytes = yieldlake::report::png::svg_to_png(&p.svg).map_err(|m| anyhow::anyhow!("{}: {m}", svg.display()))?;
+                std::fs::write(&png, bytes)?;
+                eprintln!("wrote {} and its PNG", svg.display());
             }
         }
         if a.json {

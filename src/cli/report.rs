@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use super::answers::{file_safe, with_session};
 use super::sql::EngineArgs;
+use yieldlake::report::lot::LotInputs;
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
@@ -29,6 +30,12 @@ enum ReportCmd {
         /// The directory the report is written to (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Apply this static PAT limits file (from `pat limits`) besides dynamic PAT; its
+        /// path and sha256 go in the provenance.
+        #[arg(long)]
+        pat_limits: Option<PathBuf>,
+        #[command(flatten)]
+        when: When,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -43,46 +50,79 @@ enum ReportCmd {
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
+        when: When,
+        #[command(flatten)]
         engine: EngineArgs,
     },
 }
 
+#[derive(clap::Args)]
+struct When {
+    /// The report's time of generation, its only field that changes from run to run
+    /// (default: now, RFC 3339 UTC). Fix it to get byte-identical reports.
+    #[arg(long, value_name = "TEXT")]
+    generated_at: Option<String>,
+}
+
+impl When {
+    fn get(&self) -> String {
+        self.generated_at.clone().unwrap_or_else(super::pat::now_rfc3339)
+    }
+}
+
+/// Prints what was written.
+pub(super) fn wrote(w: &yieldlake::report::files::Written, what: &str) {
+    let pdf = w.pdf.as_ref().map(|p| format!(", {}", p.display())).unwrap_or_else(|| " (no PDF: built without the `pdf` feature)".into());
+    eprintln!("wrote {}{pdf} and {}{what}", w.html.display(), w.json.display());
+}
+
 pub fn run(a: ReportArgs) -> Result<ExitCode> {
     match a.cmd {
-        ReportCmd::Lot { lake, lot, out, engine } => {
+        ReportCmd::Lot { lake, lot, out, pat_limits, when, engine } => {
             let quarantined: Vec<(String, String)> = yieldlake::lake::Manifest::load(&lake)
                 .map(|m| m.quarantine.iter().map(|q| (q.source_path.clone(), q.error.clone())).collect())
                 .unwrap_or_default();
+            let limits = match &pat_limits {
+                Some(p) => match super::pat::read_limits(p)? {
+                    Ok(x) => Some(x),
+                    Err(code) => return Ok(code),
+                },
+                None => None,
+            };
+            let at = when.get();
             with_session(&lake, &engine, async |ctx| {
-                let at = super::pat::now_rfc3339();
-                let r = yieldlake::report::lot::lot_report(
-                    ctx,
-                    &yieldlake::report::lot::LotInputs { lot: &lot, quarantined: &quarantined, generated_at: &at },
-                )
-                .await?;
+                let limits_path = pat_limits.as_ref().map(|p| p.display().to_string());
+                let inp = LotInputs {
+                    lot: &lot,
+                    quarantined: &quarantined,
+                    generated_at: &at,
+                    pat: &Default::default(),
+                    limits: limits.as_ref().zip(limits_path.as_deref()).map(|((f, h), p)| (f, p, h.as_str())),
+                    syl: &Default::default(),
+                };
+                let r = yieldlake::report::lot::lot_report(ctx, &inp).await?;
                 std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-                let stem = out.join(format!("lot-{}", file_safe(&lot)));
-                std::fs::write(stem.with_extension("html"), &r.html)?;
-                std::fs::write(stem.with_extension("json"), serde_json::to_string_pretty(&r.json)? + "\n")?;
-                eprintln!("wrote {} and its JSON", stem.with_extension("html").display());
+                let w = yieldlake::report::files::write(&out.join(format!("lot-{}", file_safe(&lot))), &r.doc, &r.json)?;
+                wrote(&w, "");
                 Ok(())
             })
         }
-        ReportCmd::Qual { plan: plan_path, lake, out, engine } => {
+        ReportCmd::Qual { plan: plan_path, lake, out, when, engine } => {
             let (text, p, profile) = match super::qual::load_plan(&plan_path)? {
                 Ok(x) => x,
                 Err(code) => return Ok(code),
             };
+            let at = when.get();
             with_session(&lake, &engine, async |ctx| {
                 let e = yieldlake::query::qual::qual(ctx, &p, &text, &plan_path, &profile).await?;
-                let at = super::pat::now_rfc3339();
                 std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
                 let stem = out.join(format!("qual-{}", file_safe(&e.id)));
-                let html = stem.with_extension("html");
-                std::fs::write(&html, yieldlake::report::qual::html(&e, &at))?;
-                let json = stem.with_extension("json");
-                std::fs::write(&json, serde_json::to_string_pretty(&yieldlake::report::qual::json(&e, &at))? + "\n")?;
-                eprintln!("wrote {} and {} (verdict {})", html.display(), json.display(), e.verdict.label());
+                let w = yieldlake::report::files::write(
+                    &stem,
+                    &yieldlake::report::qual::doc(&e, &at),
+                    &yieldlake::report::qual::json(&e, &at),
+                )?;
+                wrote(&w, &format!(" (verdict {})", e.verdict.label()));
                 Ok(())
             })
         }

@@ -27,6 +27,7 @@ pub fn run(a: SchemasArgs) -> Result<ExitCode> {
         ("qual-plan", yieldlake::analysis::qual::plan::plan_json_schema()),
         ("qual-profile", yieldlake::analysis::qual::plan::profile_json_schema()),
         ("qual-report", yieldlake::report::qual::json_schema()),
+        ("lot-report", yieldlake::report::lot::json_schema()),
         ("nightly", super::nightly::json_schema()),
     ] {
         let p = out.join(format!("{name}.json"));

@@ -232,12 +232,16 @@ async fn pcr_claims(ctx: &SessionContext, lot: Option<&str>) -> Result<RecordBat
 }
 
 /// The grouping allowed for parametric statistics.
+/// The group expression of the statistics; `f.` columns need the files join (`STATS_FILES`).
 fn stats_group(by: By) -> Result<&'static str> {
     Ok(match by {
         By::Lot => "r.lot_id",
+        // Wafer sort and each final-test insertion (temperature) are populations of their own,
+        // often with their own limits.
+        By::Insertion => "r.lot_id || '/' || f.insertion",
         By::Wafer => "CASE WHEN r.wafer_id IS NULL THEN r.lot_id || ' (no wafer)' ELSE r.lot_id || '/' || r.wafer_id END",
         By::Site => "CAST(r.head_num AS VARCHAR) || '/' || CAST(r.site_num AS VARCHAR)",
-        other => return Err(DataFusionError::Plan(format!("stats groups by lot, wafer or site, not {other:?}"))),
+        other => return Err(DataFusionError::Plan(format!("stats groups by lot, insertion, wafer or site, not {other:?}"))),
     })
 }
 
@@ -261,8 +265,9 @@ async fn accumulate(ctx: &SessionContext, by: By, lot: Option<&str>, tests: &[St
     let sql = format!(
         "SELECT {grp} AS grp, r.file_id, r.wafer_index, CAST(r.test_key AS BIGINT UNSIGNED) * 65536 + CAST(coalesce(r.pin_index, 0) AS BIGINT UNSIGNED) AS test_key, r.test_num, \
          CASE WHEN r.rec_type = 'M' THEN r.test_name || '[' || CAST(r.pin_index AS VARCHAR) || ']' ELSE r.test_name END AS test_name, \
-         r.result, r.lo_limit, r.hi_limit, r.valid, r.alarm FROM results_final r WHERE true{lot}{tests}",
+         r.result, r.lo_limit, r.hi_limit, r.valid, r.alarm FROM results_final r{join} WHERE true{lot}{tests}",
         grp = stats_group(by)?,
+        join = if by == By::Insertion { " JOIN files f ON r.file_id = f.file_id" } else { "" },
         lot = lot_filter("r.lot_id", lot),
         tests = test_filter(tests)
     );

@@ -3,19 +3,18 @@
 //! `query::screens`) as they are; tables are laid out column for column, nothing is
 //! recomputed here.
 
-use std::fmt::Write as _;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use arrow::util::display::array_value_to_string;
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
+use super::doc::{Block, Cell, Doc, Table, Thumb, run, styled};
 use super::histogram::draw_histogram;
-use super::svg::esc;
 use super::wafermap::{MapKind, draw_stacked, draw_wafer};
 use crate::analysis::param::histogram;
-use crate::analysis::pat::{GdbnConfig, PatConfig};
+use crate::analysis::pat::{GdbnConfig, LimitsFile, PatConfig};
+use crate::analysis::syl::{Status, SylConfig};
 use crate::analysis::wafermap::stacked;
 use crate::query::answers::{self, BinKind, By, lit};
 use crate::query::screens::{self, PatRequest};
@@ -23,16 +22,89 @@ use crate::query::screens::{self, PatRequest};
 /// The `format` of the JSON lot report.
 pub const JSON_FORMAT: &str = "yieldlake-lot-report/1";
 
-/// What the caller knows that the SQL session does not: quarantined files (source, error).
+/// A table row as written by Arrow's JSON writer: column name to value.
+type JsonRow = serde_json::Map<String, serde_json::Value>;
+
+/// The JSON lot report's shape, for its schema (`schemas/lot-report.json`) and for reading
+/// a report back: `lot_report` builds the JSON, and a test reads every report it writes
+/// through this type (unknown fields refused), so the two cannot drift apart.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LotReportJson {
+    /// "yieldlake-lot-report/1".
+    pub format: String,
+    /// The yieldlake version that made it.
+    pub yieldlake: String,
+    /// When it was made (the one field that changes between runs over the same lake).
+    pub generated_at: String,
+    pub lot_id: String,
+    /// The lot's products (MIR PART_TYP), comma separated.
+    pub product: String,
+    pub sections: LotSections,
+}
+
+/// The report's sections; row tables are the library's tables column for column.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LotSections {
+    /// The lot's row of the yield table (units, first_pass, final_pass, recovered, rates).
+    pub lot_yield: JsonRow,
+    /// Per wafer (wafer sort) or per insertion (final test).
+    pub yields: Vec<JsonRow>,
+    pub bins: Vec<JsonRow>,
+    /// WRR, HBR/SBR and PCR counts against the PRRs.
+    pub summary_checks: Vec<JsonRow>,
+    pub insertion_chain: Vec<JsonRow>,
+    /// Wafer sort only: each wafer's yield, dies and map notes.
+    #[serde(default)]
+    pub wafers: Option<Vec<serde_json::Value>>,
+    /// The site × pass/fail test, when there is more than one site.
+    pub site_independence: Option<serde_json::Value>,
+    pub site_shifts_flagged: Vec<JsonRow>,
+    /// The lowest Cpk of any test and insertion.
+    pub lowest_cpk: Option<f64>,
+    /// Per insertion and test, lowest Cpk first.
+    pub capability: Vec<JsonRow>,
+    /// PAT sections are absent when the lot could not be screened (the report says why).
+    #[serde(default)]
+    pub pat_settings: Option<serde_json::Value>,
+    #[serde(default)]
+    pub pat_yield_loss: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub pat_outliers: Option<Vec<JsonRow>>,
+    /// The static limits file applied: path, sha256, product and content hash.
+    pub pat_limits_file: Option<serde_json::Value>,
+    pub syl_settings: serde_json::Value,
+    /// Per product and scope: status (normal, review, hold, insufficient_history), limits,
+    /// and each reason for a review or a hold.
+    pub syl: Vec<serde_json::Value>,
+    /// Input files with their sha256.
+    pub files: Vec<JsonRow>,
+    pub quarantined: Vec<serde_json::Value>,
+}
+
+/// The JSON Schema of the JSON lot report, as kept in `schemas/`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(LotReportJson)).unwrap_or_default()
+}
+
+/// What the caller knows that the SQL session does not: quarantined files (source, error),
+/// the screening and SYL settings, and the PAT limits file (its path and sha256) if one is
+/// applied.
 pub struct LotInputs<'a> {
     pub lot: &'a str,
     pub quarantined: &'a [(String, String)],
     pub generated_at: &'a str,
+    /// Dynamic PAT with these settings (and GDBN at wafer sort)...
+    pub pat: &'a PatConfig,
+    /// ...and static limits from this file: (file, its path, its sha256).
+    pub limits: Option<(&'a LimitsFile, &'a str, &'a str)>,
+    pub syl: &'a SylConfig,
 }
 
-/// The report in both forms.
+/// The report laid out (written as HTML and PDF) and its JSON.
 pub struct LotReport {
-    pub html: String,
+    pub doc: Doc,
     pub json: serde_json::Value,
 }
 
@@ -45,49 +117,43 @@ fn rows_json(b: &RecordBatch) -> serde_json::Value {
     if bytes.is_empty() { serde_json::json!([]) } else { serde_json::from_slice(&bytes).unwrap_or_default() }
 }
 
-/// An HTML table of a batch, column for column (floats to 4 decimals as written).
-fn table(b: &RecordBatch, id: &str, limit: usize) -> String {
-    let mut h = format!("<table id=\"{id}\"><tr>");
-    for f in b.schema().fields() {
-        let _ = write!(h, "<th>{}</th>", esc(f.name()));
-    }
-    h.push_str("</tr>");
+/// A batch as a table, column for column (floats to 4 decimals as written).
+fn table(b: &RecordBatch, id: &str, limit: usize) -> Table {
+    let names: Vec<&str> = b.schema_ref().fields().iter().map(|f| f.name().as_str()).collect();
+    let mut t = Table::new(Some(id), &names);
     for i in 0..b.num_rows().min(limit) {
-        h.push_str("<tr>");
-        for c in b.columns() {
-            let v = if c.is_null(i) {
-                String::new()
-            } else if matches!(c.data_type(), DataType::Float64) {
-                format!("{:.4}", c.as_primitive::<arrow::datatypes::Float64Type>().value(i))
-            } else {
-                array_value_to_string(c, i).unwrap_or_default()
-            };
-            let num =
-                matches!(c.data_type(), DataType::Float64 | DataType::UInt64 | DataType::Int64 | DataType::UInt32 | DataType::Float32);
-            let _ = write!(h, "<td{}>{}</td>", if num { " class=\"num\"" } else { "" }, esc(&v));
-        }
-        h.push_str("</tr>");
+        let cells = b
+            .columns()
+            .iter()
+            .map(|c| {
+                let v = if c.is_null(i) {
+                    String::new()
+                } else if matches!(c.data_type(), DataType::Float64) {
+                    format!("{:.4}", c.as_primitive::<arrow::datatypes::Float64Type>().value(i))
+                } else {
+                    array_value_to_string(c, i).unwrap_or_default()
+                };
+                let num =
+                    matches!(c.data_type(), DataType::Float64 | DataType::UInt64 | DataType::Int64 | DataType::UInt32 | DataType::Float32);
+                if num { Cell::num(v) } else { Cell::text(v) }
+            })
+            .collect();
+        t.row(cells);
     }
-    h.push_str("</table>");
-    if b.num_rows() > limit {
-        let _ = write!(h, "<p>{} more rows in the JSON report.</p>", b.num_rows() - limit);
-    }
-    h
+    t.omitted = b.num_rows().saturating_sub(limit);
+    t
 }
 
-const CSS: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:2em;color:#111;max-width:1200px}\
-h2{border-bottom:2px solid #333;padding-bottom:.2em;margin-top:1.6em}table{border-collapse:collapse;margin:.6em 0;font-size:.85em}\
-td,th{border:1px solid #999;padding:.2em .45em;text-align:left}th{background:#EEE}td.num{text-align:right}\
-.thumbs a{display:inline-block;width:220px;margin:4px;vertical-align:top}.thumbs svg{width:220px;height:auto}\
-svg{max-width:100%;height:auto}.note{background:#FFF3E0;border-left:4px solid #E65100;padding:.5em}\
-@media print{body{margin:0;max-width:none}section{page-break-before:always}section.first{page-break-before:avoid}}";
+fn pct(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite()).map(|v| format!("{v:.2} %")).unwrap_or_else(|| "-".into())
+}
 
 /// Builds the lot report.
 pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<LotReport> {
     let lot = inp.lot;
     answers::check_lot(ctx, Some(lot)).await?;
     let mut json = serde_json::Map::new();
-    let mut h = String::with_capacity(1 << 20);
+    let mut d = Doc::new(format!("Lot {lot}"));
     let files = ctx
         .sql(&format!(
             "SELECT file_name, sha256, stage, insertion, coalesce(nullif(part_type, ''), product) AS product, tester_type, node_name, program, program_rev, \
@@ -109,47 +175,86 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         Ok(v.into_iter().collect::<Vec<_>>().join(", "))
     };
     let product = distinct("product")?;
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Lot {l}</title><style>{CSS}</style></head><body>\
-         <h1>Lot verification report: {l}</h1><table id=\"header\"><tr><th>Product</th><td>{p}</td><th>Stage</th><td>{st}</td></tr>\
-         <tr><th>Tester</th><td>{t}</td><th>Program</th><td>{pr} {rev}</td></tr><tr><th>Insertions</th><td colspan=\"3\">{ins}</td></tr>\
-         <tr><th>Files</th><td>{nf}</td><th>Generated</th><td>{at} by yieldlake {ver}</td></tr></table>",
-        l = esc(lot),
-        p = esc(&product),
-        st = esc(&distinct("stage")?),
-        t = esc(&format!("{} ({})", distinct("tester_type")?, distinct("node_name")?)),
-        pr = esc(&distinct("program")?),
-        rev = esc(&distinct("program_rev")?),
-        ins = esc(&distinct("insertion")?),
-        nf = files.num_rows(),
-        at = esc(inp.generated_at),
-        ver = env!("CARGO_PKG_VERSION"),
-    );
+    let first_last = |n: &str, last: bool| -> Result<String> {
+        let Some(c) = col(n)? else { return Ok(String::new()) };
+        let s = c.as_string::<i32>();
+        let mut v: Vec<&str> = (0..s.len()).filter(|&i| s.is_valid(i)).map(|i| s.value(i)).collect();
+        v.sort_unstable();
+        Ok(if last { v.last() } else { v.first() }.map(|s| s.to_string()).unwrap_or_default())
+    };
+    d.heading(1, vec![run(format!("Lot verification report: {lot}"))], None);
+    let mut hdr = Table::new(Some("header"), &[]);
+    hdr.row(vec![Cell::head("Product"), Cell::text(&product), Cell::head("Stage"), Cell::text(distinct("stage")?)]);
+    hdr.row(vec![
+        Cell::head("Tester"),
+        Cell::text(format!("{} ({})", distinct("tester_type")?, distinct("node_name")?)),
+        Cell::head("Program"),
+        Cell::text(format!("{} {}", distinct("program")?, distinct("program_rev")?)),
+    ]);
+    hdr.row(vec![
+        Cell::head("Tested"),
+        Cell::text(format!("{} to {}", first_last("start_t", false)?, first_last("finish_t", true)?)),
+        Cell::head("Insertions"),
+        Cell::text(distinct("insertion")?),
+    ]);
+    hdr.row(vec![
+        Cell::head("Files"),
+        Cell::text(files.num_rows().to_string()),
+        Cell::head("Generated"),
+        Cell::text(format!("{} by yieldlake {}", inp.generated_at, env!("CARGO_PKG_VERSION"))),
+    ]);
+    d.table(hdr);
     // Yield.
     let by = if files.num_rows() > 0 && distinct("stage")?.contains("wafer_sort") { By::Wafer } else { By::Insertion };
     let y = answers::yields(ctx, by, Some(lot)).await?;
-    h.push_str("<section class=\"first\"><h2>Yield</h2>");
-    h.push_str(&table(&y.tables.yields, "yields", 200));
+    let lot_yield = answers::yields(ctx, By::Lot, Some(lot)).await?;
+    d.section();
+    d.h(2, "Yield");
+    let ly = &lot_yield.tables.yields;
+    let rate = |n: &str| -> Option<f64> {
+        let c = ly.column_by_name(n)?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
+        (ly.num_rows() > 0 && c.is_valid(0)).then(|| c.value(0))
+    };
+    let count = |n: &str| -> Option<u64> {
+        let c = ly.column_by_name(n)?.as_primitive_opt::<arrow::datatypes::UInt64Type>()?;
+        (ly.num_rows() > 0).then(|| c.value(0))
+    };
+    let (first_pass, final_yield) = (rate("first_pass_yield"), rate("final_yield"));
+    d.para(
+        vec![run(format!(
+            "{} units; first-pass yield {}, final yield {}; {} units recovered by retest.",
+            count("units").unwrap_or(0),
+            pct(first_pass.map(|v| 100.0 * v)),
+            pct(final_yield.map(|v| 100.0 * v)),
+            count("recovered").unwrap_or(0)
+        ))],
+        Some("lot-yield"),
+        None,
+    );
+    d.table(table(&y.tables.yields, "yields", 200));
     let chain = answers::insertion_chain(ctx, Some(lot)).await?;
     if chain.num_rows() > 0 {
-        h.push_str("<h3>Final-test insertion chain</h3>");
-        h.push_str(&table(&chain, "chain", 100));
+        d.h(3, "Final-test insertion chain");
+        d.table(table(&chain, "chain", 100));
     }
-    h.push_str("<h2>Bins</h2>");
-    h.push_str(&table(&y.tables.bins, "bins", 300));
+    d.h(2, "Bins");
+    d.table(table(&y.tables.bins, "bins", 300));
     let disagree = match y.checks.column_by_name("agrees") {
         Some(c) => arrow::compute::filter_record_batch(&y.checks, &arrow::compute::not(c.as_boolean())?)?,
         None => y.checks.slice(0, 0),
     };
-    let _ = write!(
-        h,
-        "<h3>Tester summaries against the PRRs</h3><p id=\"checks\">{} counts of WRR, HBR/SBR and PCR compared with the PRRs; {} disagree (every count is in the JSON report).</p>",
-        y.checks.num_rows(),
-        disagree.num_rows()
+    d.h(3, "Tester summaries against the PRRs");
+    d.para(
+        vec![run(format!(
+            "{} counts of WRR, HBR/SBR and PCR compared with the PRRs; {} disagree (every count is in the JSON report).",
+            y.checks.num_rows(),
+            disagree.num_rows()
+        ))],
+        Some("checks"),
+        None,
     );
-    h.push_str(&table(&disagree, "disagreements", 300));
-    h.push_str("</section>");
+    d.table(table(&disagree, "disagreements", 300));
+    json.insert("lot_yield".into(), rows_json(ly).get(0).cloned().unwrap_or_default());
     json.insert("yields".into(), rows_json(&y.tables.yields));
     json.insert("bins".into(), rows_json(&y.tables.bins));
     json.insert("summary_checks".into(), rows_json(&y.checks));
@@ -157,22 +262,30 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     // Wafer maps.
     let maps = answers::wafer_maps(ctx, lot, None, BinKind::Hard, None).await.unwrap_or_default();
     if !maps.is_empty() {
-        h.push_str("<section><h2>Wafer maps</h2><div class=\"thumbs\">");
-        let mut full = String::new();
+        d.section();
+        d.h(2, "Wafer maps");
+        let mut thumbs = Vec::new();
+        let mut full = Vec::new();
         for (i, m) in maps.iter().enumerate() {
             let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
-            let _ = write!(
-                h,
-                "<a href=\"#map-{i}\" title=\"{w}\">{svg}<br>{w}: {y}</a>",
-                w = esc(&m.wafer_id),
-                y = m.yield_pct.map(|y| format!("{y:.2} %")).unwrap_or_default()
-            );
             let (retest, _) = draw_wafer(m, MapKind::Retest, "hard", None);
-            let _ = write!(full, "<h3 id=\"map-{i}\">{}</h3><figure>{svg}</figure><figure>{retest}</figure>", esc(&m.wafer_id));
+            thumbs.push(Thumb {
+                svg: svg.clone(),
+                caption: format!("{}: {}", m.wafer_id, pct(m.yield_pct)),
+                title: m.wafer_id.clone(),
+                target: format!("map-{i}"),
+            });
+            full.push((i, m.wafer_id.clone(), svg, retest));
         }
-        h.push_str("</div><h3>Stacked map</h3>");
-        let (st, _) = draw_stacked(lot, maps.len(), &stacked(&maps), &maps[0].geometry);
-        let _ = write!(h, "<figure>{st}</figure><h3>Each wafer, with its retest map</h3>{full}</section>");
+        d.blocks.push(Block::Thumbs(thumbs));
+        d.h(3, "Stacked map");
+        d.figure(draw_stacked(lot, maps.len(), &stacked(&maps), &maps[0].geometry).0);
+        d.h(3, "Each wafer, with its retest map");
+        for (i, w, svg, retest) in full {
+            d.heading(3, vec![run(w)], Some(format!("map-{i}")));
+            d.figure(svg);
+            d.figure(retest);
+        }
         json.insert(
             "wafers".into(),
             serde_json::json!(
@@ -184,22 +297,23 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     }
     // Site-to-site.
     let s = answers::site_to_site(ctx, Some(lot), &Default::default()).await?;
-    h.push_str("<section><h2>Site to site</h2>");
+    d.section();
+    d.h(2, "Site to site");
     if let Some(i) = &s.independence {
-        let _ = write!(h, "<p id=\"independence\">Site × pass/fail: {}, p = {:.4}.</p>", esc(&i.method), i.p_value);
+        d.para(vec![run(format!("Site × pass/fail: {}, p = {:.4}.", i.method, i.p_value))], Some("independence"), None);
     }
     let flagged = s.shifts.column_by_name("flagged").map(|c| c.as_boolean().clone());
     let shifts = match &flagged {
         Some(f) => arrow::compute::filter_record_batch(&s.shifts, f)?,
         None => s.shifts.clone(),
     };
-    let _ = write!(h, "<p>{} location shifts flagged (of {} site × test comparisons).</p>", shifts.num_rows(), s.shifts.num_rows());
-    h.push_str(&table(&shifts, "shifts", 100));
-    h.push_str("</section>");
+    d.p(format!("{} location shifts flagged (of {} site × test comparisons).", shifts.num_rows(), s.shifts.num_rows()));
+    d.table(table(&shifts, "shifts", 100));
     json.insert("site_independence".into(), serde_json::to_value(&s.independence).unwrap_or_default());
     json.insert("site_shifts_flagged".into(), rows_json(&shifts));
     // Capability, lowest Cpk first, with histograms of the worst tests.
-    let stats = answers::param_stats(ctx, By::Lot, Some(lot), &[]).await?;
+    // Per insertion: wafer sort and each final-test temperature are populations of their own.
+    let stats = answers::param_stats(ctx, By::Insertion, Some(lot), &[]).await?;
     // Lowest Cpk first; ties (and tests without a Cpk) in test order, so that the same
     // lake gives the same report.
     let keys: Vec<arrow::compute::SortColumn> = ["cpk", "test_num", "test_name", "grp"]
@@ -216,127 +330,185 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         let idx = arrow::compute::lexsort_to_indices(&keys, None)?;
         arrow::compute::take_record_batch(&stats, &idx)?
     };
-    h.push_str("<section><h2>Parametric capability</h2>");
-    h.push_str(&table(&stats, "cpk", 60));
+    d.section();
+    d.h(2, "Parametric capability");
+    let lowest = stats
+        .column_by_name("cpk")
+        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>().map(|c| (c.is_valid(0) && !c.is_empty()).then(|| c.value(0))))
+        .flatten();
+    if let Some(c) = lowest {
+        d.para(vec![run(format!("Lowest Cpk: {c:.4}."))], Some("lowest-cpk"), None);
+    }
+    d.table(table(&stats, "cpk", 60));
+    json.insert("lowest_cpk".into(), serde_json::json!(lowest));
     json.insert("capability".into(), rows_json(&stats));
-    let worst: Vec<String> = match stats.column_by_name("test_name") {
-        Some(c) => {
-            let c = arrow::compute::cast(c, &DataType::Utf8)?;
-            let c = c.as_string::<i32>();
-            (0..c.len().min(3)).map(|i| c.value(i).to_string()).collect()
+    // The three lowest (group, test) pairs.
+    let worst: Vec<(String, String)> = match (stats.column_by_name("grp"), stats.column_by_name("test_name")) {
+        (Some(g), Some(t)) => {
+            let (g, t) = (arrow::compute::cast(g, &DataType::Utf8)?, arrow::compute::cast(t, &DataType::Utf8)?);
+            let (g, t) = (g.as_string::<i32>(), t.as_string::<i32>());
+            (0..t.len().min(3)).map(|i| (g.value(i).to_string(), t.value(i).to_string())).collect()
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     if !worst.is_empty() {
-        for g in answers::test_values(ctx, By::Lot, Some(lot), &worst).await? {
-            let bins = histogram(&g.values, None);
-            let _ = write!(
-                h,
-                "<figure>{}</figure>",
-                draw_histogram(&format!("{} {} (n = {})", g.test_num, g.test_name, g.values.len()), &bins, g.lo, g.hi, "")
-            );
+        let names: Vec<String> = worst.iter().map(|w| w.1.clone()).collect();
+        let values = answers::test_values(ctx, By::Insertion, Some(lot), &names).await?;
+        for (grp, test) in &worst {
+            for g in values.iter().filter(|g| &g.grp == grp && &g.test_name == test) {
+                let bins = histogram(&g.values, None);
+                let title = format!("{} {} {} (n = {})", g.grp, g.test_num, g.test_name, g.values.len());
+                d.figure(draw_histogram(&title, &bins, g.lo, g.hi, ""));
+            }
         }
     }
-    h.push_str("</section>");
     // Outlier screens.
-    h.push_str("<section><h2>Outlier screens (AEC-Q001)</h2>");
+    d.section();
+    d.h(2, "Outlier screens (AEC-Q001)");
     let wafer_sort = !maps.is_empty();
     let req = PatRequest {
-        cfg: PatConfig::default(),
+        cfg: *inp.pat,
         dynamic: true,
-        limits: None,
+        limits: inp.limits.map(|(f, _, _)| f.clone()),
         gdbn: wafer_sort.then(GdbnConfig::default),
         nnr: None,
         zpat: None,
         maps: false,
     };
+    if let Some((f, path, sha)) = inp.limits {
+        d.para(
+            vec![
+                run("Static limits file: "),
+                styled(path, "code"),
+                run(format!(" (sha256 {sha}; product {}, content hash {}).", f.product, f.content_hash)),
+            ],
+            Some("limits-file"),
+            None,
+        );
+    }
     match screens::pat(ctx, lot, &req).await {
-        Ok(mut run) => {
+        Ok(mut run_) => {
             // Populations in name order, the lot's row last; outliers by population, part and screen.
-            run.loss.sort_by(|a, b| (a.population == "all").cmp(&(b.population == "all")).then(a.population.cmp(&b.population)));
+            run_.loss.sort_by(|a, b| (a.population == "all").cmp(&(b.population == "all")).then(a.population.cmp(&b.population)));
             let keys: Vec<arrow::compute::SortColumn> = ["population", "part_seq", "screen", "test_num"]
                 .iter()
-                .filter_map(|n| run.outliers.column_by_name(n))
+                .filter_map(|n| run_.outliers.column_by_name(n))
                 .map(|c| arrow::compute::SortColumn { values: c.clone(), options: None })
                 .collect();
             if !keys.is_empty() {
                 let idx = arrow::compute::lexsort_to_indices(&keys, None)?;
-                run.outliers = arrow::compute::take_record_batch(&run.outliers, &idx)?;
+                run_.outliers = arrow::compute::take_record_batch(&run_.outliers, &idx)?;
             }
-            let _ = write!(
-                h,
-                "<p>Dynamic PAT{}; settings: <code>{}</code>.</p><table id=\"pat\"><tr><th>Scope</th><th>Parts</th><th>Passing</th><th>Screened</th><th>Yield before</th><th>Yield after</th></tr>",
-                if wafer_sort { " and GDBN" } else { "" },
-                esc(&run.settings.to_string())
+            let screens: Vec<&str> = [
+                Some(if req.dynamic { "dynamic PAT" } else { "static PAT" }),
+                req.gdbn.as_ref().map(|_| "GDBN"),
+                req.nnr.as_ref().map(|_| "NNR"),
+                req.zpat.as_ref().map(|_| "Z-PAT"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            d.para(
+                vec![run(format!("Screens: {}; settings: ", screens.join(", "))), styled(run_.settings.to_string(), "code"), run(".")],
+                None,
+                None,
             );
-            for l in &run.loss {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2} %</td><td class=\"num\">{:.2} %</td></tr>",
-                    esc(&l.population),
-                    l.parts,
-                    l.passed,
-                    l.screened,
-                    l.yield_before.unwrap_or(f64::NAN),
-                    l.yield_after.unwrap_or(f64::NAN)
-                );
+            let mut t = Table::new(Some("pat"), &["Scope", "Parts", "Passing", "Screened", "Yield before", "Yield after"]);
+            for l in &run_.loss {
+                t.row(vec![
+                    Cell::text(&l.population),
+                    Cell::num(l.parts.to_string()),
+                    Cell::num(l.passed.to_string()),
+                    Cell::num(l.screened.to_string()),
+                    Cell::num(pct(l.yield_before)),
+                    Cell::num(pct(l.yield_after)),
+                ]);
             }
-            h.push_str("</table>");
-            h.push_str(&table(&run.outliers, "outliers", 50));
-            json.insert("pat_settings".into(), run.settings.clone());
-            json.insert("pat_yield_loss".into(), serde_json::to_value(&run.loss).unwrap_or_default());
-            json.insert("pat_outliers".into(), rows_json(&run.outliers));
+            d.table(t);
+            d.table(table(&run_.outliers, "outliers", 50));
+            json.insert("pat_settings".into(), run_.settings.clone());
+            json.insert("pat_yield_loss".into(), serde_json::to_value(&run_.loss).unwrap_or_default());
+            json.insert("pat_outliers".into(), rows_json(&run_.outliers));
         }
-        Err(e) => {
-            let _ = write!(h, "<p class=\"note\">Not screened: {}</p>", esc(&e.to_string()));
-        }
+        Err(e) => d.note(format!("Not screened: {e}"), None),
     }
-    h.push_str("</section>");
+    json.insert(
+        "pat_limits_file".into(),
+        serde_json::json!(
+            inp.limits.map(|(f, p, h)| serde_json::json!({"path": p, "sha256": h, "product": f.product, "content_hash": f.content_hash}))
+        ),
+    );
     // SYL/SBL.
-    h.push_str("<section><h2>Yield and bin limits (AEC-Q002)</h2>");
+    d.section();
+    d.h(2, "Yield and bin limits (AEC-Q002)");
     let mut syl_rows = Vec::new();
+    let mut t = Table::new(Some("syl"), &["Product", "Scope", "Status", "Yield", "SYL1", "SYL2", "Reasons", "History lots"]);
     for product in product.split(", ").filter(|p| !p.is_empty()) {
-        match screens::syl(ctx, product, None, &Default::default()).await {
+        match screens::syl(ctx, product, None, inp.syl).await {
             Ok(v) => {
                 for l in v.into_iter().filter(|l| l.lot_id == lot) {
-                    let _ = write!(
-                        h,
-                        "<p class=\"syl\">{} {}: {:?}, yield {:.2} %{}</p>",
-                        esc(product),
-                        esc(&l.scope),
-                        l.status,
-                        l.yield_pct,
-                        l.reasons.iter().map(|r| format!("; {} {:.2} vs {:.2}", r.limit, r.value, r.limit_value)).collect::<String>()
-                    );
+                    let reasons: Vec<String> = l
+                        .reasons
+                        .iter()
+                        .map(|r| {
+                            let bin = r.bin.map(|b| format!(" bin {b}")).unwrap_or_default();
+                            format!("{}{bin}: {:.2} against {:.2}", r.limit, r.value, r.limit_value)
+                        })
+                        .collect();
+                    let status = serde_json::to_value(l.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    t.row(vec![
+                        Cell::text(product),
+                        Cell::text(&l.scope),
+                        Cell::text(&status).class(match l.status {
+                            Status::Hold => "FAIL",
+                            Status::Review => "INCOMPLETE",
+                            Status::Normal => "PASS",
+                            Status::InsufficientHistory => "",
+                        }),
+                        Cell::num(format!("{:.2} %", l.yield_pct)),
+                        Cell::num(pct(l.syl1)),
+                        Cell::num(pct(l.syl2)),
+                        Cell::text(if reasons.is_empty() { "-".to_string() } else { reasons.join("; ") }),
+                        Cell::num(l.history.len().to_string()),
+                    ]);
                     syl_rows.push(l);
                 }
             }
-            Err(e) => {
-                let _ = write!(h, "<p class=\"note\">{}: not judged: {}</p>", esc(product), esc(&e.to_string()));
-            }
+            Err(e) => d.note(format!("{product}: not judged: {e}"), None),
         }
     }
+    d.table(t);
+    json.insert("syl_settings".into(), serde_json::to_value(inp.syl).unwrap_or_default());
     json.insert("syl".into(), serde_json::to_value(&syl_rows).unwrap_or_default());
-    h.push_str("</section>");
     // Anomalies and provenance.
-    h.push_str("<section><h2>Data anomalies</h2>");
-    let _ = write!(h, "<p>{} tester-summary counts disagree with the PRRs (see Bins).</p>", disagree.num_rows());
+    d.section();
+    d.h(2, "Data anomalies");
+    d.p(format!("{} tester-summary counts disagree with the PRRs (see Bins).", disagree.num_rows()));
+    let mut problems = Vec::new();
     if let Some(p) = col("problems")? {
         let p = p.as_string::<i32>();
         let names = col("file_name")?.expect("file_name");
         let names = names.as_string::<i32>();
         for i in (0..p.len()).filter(|&i| p.is_valid(i) && !p.value(i).is_empty()) {
-            let _ = write!(h, "<p>{}: {}</p>", esc(names.value(i)), esc(p.value(i)));
+            problems.push(format!("{}: {}", names.value(i), p.value(i)));
         }
     }
-    let _ = write!(h, "<p>{} quarantined files in the lake.</p><ul>", inp.quarantined.len());
-    for (src, err) in inp.quarantined {
-        let _ = write!(h, "<li>{}: {}</li>", esc(src), esc(err));
-    }
-    h.push_str("</ul></section><section><h2>Provenance</h2>");
+    d.list(problems);
+    d.p(format!("{} quarantined files in the lake.", inp.quarantined.len()));
+    d.list(inp.quarantined.iter().map(|(s, e)| format!("{s}: {e}")).collect());
+    d.section();
+    d.h(2, "Provenance");
     let prov = files.project(&[0, 1, 2, 3, 9, 11]).unwrap_or_else(|_| files.clone());
-    h.push_str(&table(&prov, "files", 10_000));
-    h.push_str("</section></body></html>\n");
+    d.table(table(&prov, "files", 10_000));
+    let mut settings = Table::new(Some("settings"), &["Setting", "Value"]);
+    settings.row(vec![Cell::text("yieldlake"), Cell::text(env!("CARGO_PKG_VERSION"))]);
+    settings.row(vec![Cell::text("PAT"), Cell::text(json.get("pat_settings").map(|v| v.to_string()).unwrap_or_default())]);
+    settings.row(vec![
+        Cell::text("PAT limits file"),
+        Cell::text(inp.limits.map(|(_, p, h)| format!("{p} (sha256 {h})")).unwrap_or_else(|| "none (dynamic limits only)".into())),
+    ]);
+    settings.row(vec![Cell::text("SYL/SBL"), Cell::text(serde_json::to_string(inp.syl).unwrap_or_default())]);
+    d.table(settings);
     json.insert("files".into(), rows_json(&prov));
     json.insert(
         "quarantined".into(),
@@ -350,5 +522,5 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         "product": product,
         "sections": json,
     });
-    Ok(LotReport { html: h, json })
+    Ok(LotReport { doc: d, json })
 }

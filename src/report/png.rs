@@ -1,16 +1,20 @@
 //! PNG from SVG, with resvg: every PNG we write is a rendering of an SVG we also write,
-//! so the two never disagree.
+//! so the two never disagree. Text is set in the shipped DejaVu fonts.
 
 use std::sync::{Arc, OnceLock};
 
 use resvg::{tiny_skia, usvg};
 
-/// System fonts, loaded once per process (loading them takes longer than a render).
+/// The shipped fonts (not the machine's), parsed once per process.
 fn fonts() -> Arc<usvg::fontdb::Database> {
     static DB: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
     DB.get_or_init(|| {
         let mut db = usvg::fontdb::Database::new();
-        db.load_system_fonts();
+        for f in super::fonts::FONTS {
+            db.load_font_data(f.to_vec());
+        }
+        db.set_sans_serif_family("DejaVu Sans");
+        db.set_monospace_family("DejaVu Sans Mono");
         Arc::new(db)
     })
     .clone()

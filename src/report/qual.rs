@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::doc::{Cell, Doc, Row, Run, Table, run, styled};
 use super::svg::{Svg, esc};
 use super::weibull::draw_weibull;
 use crate::analysis::qual::{DriftRow, DriftRule, Evaluation, Verdict};
@@ -101,56 +102,46 @@ pub fn draw_drift(title: &str, rows: &[&DriftRow], readpoints: &[f64], unit: &st
     s.finish()
 }
 
-const CSS: &str = "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:2em;color:#111;max-width:1100px}\
-h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:2px solid #333;padding-bottom:.2em;margin-top:1.6em}h3{font-size:1.05em}\
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}\
-th{background:#EEE}td.num{text-align:right}.PASS{color:#1B5E20;font-weight:bold}.FAIL{color:#B71C1C;font-weight:bold}\
-.INCOMPLETE{color:#E65100;font-weight:bold}.note{background:#FFF3E0;border-left:4px solid #E65100;padding:.5em}\
-figure{margin:.6em 0;display:inline-block}svg{max-width:100%;height:auto}\
-@media print{body{margin:0;max-width:none}section{page-break-before:always}section.first{page-break-before:avoid}a{color:#111}}";
-
-fn verdict(v: Verdict) -> String {
-    format!(r#"<span class="{0}">{0}</span>"#, v.label())
+fn verdict(v: Verdict) -> Run {
+    styled(v.label(), v.label())
 }
 
 fn num(x: f64, digits: usize) -> String {
     if x.is_finite() { format!("{x:.digits$}") } else { "-".into() }
 }
 
-/// The report as one HTML document.
-pub fn html(e: &Evaluation, generated_at: &str) -> String {
-    let mut h = String::with_capacity(1 << 20);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Qualification {id}</title><style>{CSS}</style></head><body>\
-         <h1>Qualification report: {id}</h1><table>\
-         <tr><th>Product</th><td>{p}</td><th>Package</th><td>{pk}</td></tr>\
-         <tr><th>Device class</th><td>{dc:?}</td><th>Standard</th><td>{std}{g}</td></tr>\
-         <tr><th>Lots</th><td>{lots}</td><th>Generated</th><td>{at} by yieldlake {ver}</td></tr>\
-         <tr><th>Verdict</th><td colspan=\"3\" id=\"verdict\">{v}</td></tr></table>",
-        id = esc(&e.id),
-        p = esc(&e.product),
-        pk = esc(&e.package),
-        dc = e.device_class,
-        std = esc(&e.profile.name),
-        g = e.grade.map(|g| format!(", grade {g}")).unwrap_or_default(),
-        lots = esc(&e.lots.join(", ")),
-        at = esc(generated_at),
-        ver = env!("CARGO_PKG_VERSION"),
-        v = verdict(e.verdict),
-    );
+/// The report laid out, for HTML and PDF.
+pub fn doc(e: &Evaluation, generated_at: &str) -> Doc {
+    let mut d = Doc::new(format!("Qualification {}", e.id));
+    let plots = plots(e);
+    d.h(1, format!("Qualification report: {}", e.id));
+    let mut t = Table::new(None, &[]);
+    t.row(vec![Cell::head("Product"), Cell::text(&e.product), Cell::head("Package"), Cell::text(&e.package)]);
+    t.row(vec![
+        Cell::head("Device class"),
+        Cell::text(format!("{:?}", e.device_class)),
+        Cell::head("Standard"),
+        Cell::text(format!("{}{}", e.profile.name, e.grade.map(|g| format!(", grade {g}")).unwrap_or_default())),
+    ]);
+    t.row(vec![
+        Cell::head("Lots"),
+        Cell::text(e.lots.join(", ")),
+        Cell::head("Generated"),
+        Cell::text(format!("{generated_at} by yieldlake {}", env!("CARGO_PKG_VERSION"))),
+    ]);
+    t.row(vec![Cell::head("Verdict"), Cell { text: vec![verdict(e.verdict)], ..Cell::text("") }.id("verdict").span(3)]);
+    d.table(t);
     if !e.profile.verified {
-        let _ = write!(h, r#"<p class="note" id="unverified">Unverified profile: {}</p>"#, esc(&e.profile.note));
+        d.note(format!("Unverified profile: {}", e.profile.note), Some("unverified"));
     }
-    if !e.reasons.is_empty() {
-        h.push_str("<ul>");
-        for r in &e.reasons {
-            let _ = write!(h, "<li>{}</li>", esc(r));
-        }
-        h.push_str("</ul>");
-    }
+    d.list(e.reasons.clone());
     // Summary per stress.
-    h.push_str("<section class=\"first\"><h2>Stresses and results</h2><table><tr><th>Stress</th><th>Conditions</th><th>Lots × SS</th><th>Readpoints</th><th>Fails/SS</th><th>Missing</th><th>Accept</th><th>Upper defect rate</th><th>Verdict</th><th>Reference</th></tr>");
+    d.section();
+    d.h(2, "Stresses and results");
+    let mut t = Table::new(
+        None,
+        &["Stress", "Conditions", "Lots × SS", "Readpoints", "Fails/SS", "Missing", "Accept", "Upper defect rate", "Verdict", "Reference"],
+    );
     for s in &e.stresses {
         let c = &s.conditions;
         let cond: Vec<String> = [
@@ -167,56 +158,52 @@ pub fn html(e: &Evaluation, generated_at: &str) -> String {
         let per_lot = s.units as f64 / lots.max(1) as f64;
         let dr: Vec<String> =
             s.defect_rate.iter().map(|d| format!("{:.3} % @ {:.0} % ({})", 100.0 * d.upper, 100.0 * d.cl, d.method)).collect();
-        let _ = write!(
-            h,
-            "<tr data-stress=\"{n}\"><td>{n}</td><td>{cond}</td><td class=\"num\">{lots} × {pl}</td><td>{rps} {u}</td><td class=\"num fails\">{f}/{units}</td><td class=\"num\">{m}</td><td class=\"num\">{a}</td><td>{dr}</td><td>{v}</td><td>{cite}</td></tr>",
-            n = esc(&s.name),
-            cond = esc(&cond.join(", ")),
-            pl = num(per_lot, 0),
-            rps = s.readpoints.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
-            u = s.unit.label(),
-            f = s.failed,
-            units = s.units,
-            m = s.missing,
-            a = s.accept,
-            dr = esc(&dr.join("; ")),
-            v = verdict(s.verdict),
-            cite = esc(s.cite.as_deref().unwrap_or("not in the profile")),
+        t.rows.push(
+            Row::new(vec![
+                Cell::text(&s.name),
+                Cell::text(cond.join(", ")),
+                Cell::num(format!("{lots} × {}", num(per_lot, 0))),
+                Cell::text(format!("{} {}", s.readpoints.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "), s.unit.label())),
+                Cell::num(format!("{}/{}", s.failed, s.units)).class("fails"),
+                Cell::num(s.missing.to_string()),
+                Cell::num(s.accept.to_string()),
+                Cell::text(dr.join("; ")),
+                Cell::text(s.verdict.label()).class(s.verdict.label()),
+                Cell::text(s.cite.as_deref().unwrap_or("not in the profile")),
+            ])
+            .attr("data-stress", &s.name),
         );
     }
-    h.push_str("</table>");
+    d.table(t);
     // Plan against the profile.
-    h.push_str("<h3>The plan against the standard profile</h3>");
+    d.h(3, "The plan against the standard profile");
     if e.gaps.is_empty() {
-        h.push_str("<p id=\"gaps\">No gap.</p>");
+        d.para(vec![run("No gap.")], Some("gaps"), None);
     } else {
-        h.push_str("<table id=\"gaps\"><tr><th>Stress</th><th>Gap</th><th>Detail</th></tr>");
+        let mut t = Table::new(Some("gaps"), &["Stress", "Gap", "Detail"]);
         for g in &e.gaps {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&g.stress), esc(&g.kind), esc(&g.detail));
+            t.row(vec![Cell::text(&g.stress), Cell::text(&g.kind), Cell::text(&g.detail)]);
         }
-        h.push_str("</table>");
+        d.table(t);
     }
-    h.push_str("</section>");
     for s in &e.stresses {
-        let _ = write!(h, "<section data-stress=\"{0}\"><h2>{0}: {1}</h2>", esc(&s.name), verdict(s.verdict));
-        h.push_str("<table><tr><th>Lot</th><th>Readpoint</th><th>Tested</th><th>Failed</th><th>Missing</th><th>Cumulative</th></tr>");
+        d.section_with("data-stress", &s.name);
+        d.heading(2, vec![run(format!("{}: ", s.name)), verdict(s.verdict)], None);
+        let mut t = Table::new(None, &["Lot", "Readpoint", "Tested", "Failed", "Missing", "Cumulative"]);
         for r in &s.rows {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"num\">{} {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}{}</td></tr>",
-                esc(&r.lot_id),
-                r.readpoint,
-                s.unit.label(),
-                r.tested,
-                r.failed,
-                r.missing,
-                r.cum_failed,
-                if r.pending { " (no data yet)" } else { "" }
-            );
+            t.row(vec![
+                Cell::text(&r.lot_id),
+                Cell::num(format!("{} {}", r.readpoint, s.unit.label())),
+                Cell::num(r.tested.to_string()),
+                Cell::num(r.failed.to_string()),
+                Cell::num(r.missing.to_string()),
+                Cell::num(format!("{}{}", r.cum_failed, if r.pending { " (no data yet)" } else { "" })),
+            ]);
         }
-        h.push_str("</table>");
+        d.table(t);
         if !s.failures.is_empty() {
-            h.push_str("<h3>Failures</h3><table><tr><th>Lot</th><th>Serial</th><th>Failed in</th><th>Kind</th><th>Tests</th></tr>");
+            d.h(3, "Failures");
+            let mut t = Table::new(None, &["Lot", "Serial", "Failed in", "Kind", "Tests"]);
             for f in &s.failures {
                 let tests: Vec<String> = f
                     .tests
@@ -231,78 +218,64 @@ pub fn html(e: &Evaluation, generated_at: &str) -> String {
                         )
                     })
                     .collect();
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td>{}</td><td>({}, {}] {}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&f.lot_id),
-                    esc(&f.serial),
-                    f.last_good,
-                    f.readpoint,
-                    s.unit.label(),
-                    esc(&f.kind),
-                    esc(&tests.join("; "))
-                );
+                t.row(vec![
+                    Cell::text(&f.lot_id),
+                    Cell::text(&f.serial),
+                    Cell::text(format!("({}, {}] {}", f.last_good, f.readpoint, s.unit.label())),
+                    Cell::text(&f.kind),
+                    Cell::text(tests.join("; ")),
+                ]);
             }
-            h.push_str("</table>");
+            d.table(t);
         }
         if !s.drift.is_empty() {
-            h.push_str("<h3>Drift against t0</h3><table><tr><th>Parameter</th><th>Readpoint</th><th>Rule</th><th>n</th><th>Mean</th><th>SD</th><th>Min</th><th>Median</th><th>Max</th><th>Flagged</th></tr>");
-            for d in &s.drift {
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td class=\"num\">{}</td><td>{:?} {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                    esc(&d.test_name),
-                    d.readpoint,
-                    d.rule,
-                    d.limit,
-                    d.n,
-                    num(d.mean, 4),
-                    num(d.sd, 4),
-                    num(d.min, 4),
-                    num(d.median, 4),
-                    num(d.max, 4),
-                    d.flagged
-                );
+            d.h(3, "Drift against t0");
+            let mut t = Table::new(None, &["Parameter", "Readpoint", "Rule", "n", "Mean", "SD", "Min", "Median", "Max", "Flagged"]);
+            for x in &s.drift {
+                t.row(vec![
+                    Cell::text(&x.test_name),
+                    Cell::num(x.readpoint.to_string()),
+                    Cell::text(format!("{:?} {}", x.rule, x.limit)),
+                    Cell::num(x.n.to_string()),
+                    Cell::num(num(x.mean, 4)),
+                    Cell::num(num(x.sd, 4)),
+                    Cell::num(num(x.min, 4)),
+                    Cell::num(num(x.median, 4)),
+                    Cell::num(num(x.max, 4)),
+                    Cell::num(x.flagged.to_string()),
+                ]);
             }
-            h.push_str("</table>");
-            let mut by_test: BTreeMap<&str, Vec<&DriftRow>> = BTreeMap::new();
-            for r in e.drift_rows.iter().filter(|r| r.stress == s.name) {
-                by_test.entry(r.test_name.as_str()).or_default().push(r);
-            }
-            for (t, rows) in by_test {
-                let _ = write!(h, "<figure>{}</figure>", draw_drift(&format!("{} {t}", s.name), &rows, &s.readpoints, s.unit.label()));
+            d.table(t);
+            for p in plots.iter().filter(|p| p.stress == s.name && !p.weibull) {
+                d.figure(p.svg.clone());
             }
         }
-        h.push_str("<h3>Failure rate</h3>");
+        d.h(3, "Failure rate");
         match &s.acceleration {
             Some(a) => {
-                let _ = write!(h, "<p>Acceleration: {:?}, AF {:.4}. Assumptions: {}.</p>", a.model, a.af, esc(&a.assumptions.join("; ")));
-                h.push_str("<table><tr><th>Confidence</th><th>Failures</th><th>Equivalent device-");
-                h.push_str(if s.unit.label() == "h" { "hours" } else { "cycles" });
-                h.push_str("</th><th>FIT</th><th>MTTF</th></tr>");
+                d.p(format!("Acceleration: {:?}, AF {:.4}. Assumptions: {}.", a.model, a.af, a.assumptions.join("; ")));
+                let hours = format!("Equivalent device-{}", if s.unit.label() == "h" { "hours" } else { "cycles" });
+                let mut t = Table::new(None, &["Confidence", "Failures", &hours, "FIT", "MTTF"]);
                 for f in &s.fit {
-                    let _ = write!(
-                        h,
-                        "<tr><td>{:.0} %</td><td class=\"num\">{}</td><td class=\"num\">{:.4e}</td><td class=\"num fit\">{:.2}</td><td class=\"num\">{:.4e} {}</td></tr>",
-                        100.0 * f.cl,
-                        f.failures,
-                        f.device_hours,
-                        f.fit,
-                        f.mttf_h,
-                        s.unit.label()
-                    );
+                    t.row(vec![
+                        Cell::text(format!("{:.0} %", 100.0 * f.cl)),
+                        Cell::num(f.failures.to_string()),
+                        Cell::num(format!("{:.4e}", f.device_hours)),
+                        Cell::num(format!("{:.2}", f.fit)).class("fit"),
+                        Cell::num(format!("{:.4e} {}", f.mttf_h, s.unit.label())),
+                    ]);
                 }
-                h.push_str("</table>");
+                d.table(t);
             }
-            None => h.push_str("<p>No acceleration factor (see the notes).</p>"),
+            None => d.p("No acceleration factor (see the notes)."),
         }
         if let Some(m) = s.mission_duration {
-            let _ = write!(h, "<p>The mission profile needs {m:.0} {} of this stress (AEC-Q100/Q101 Appendix 7).</p>", s.unit.label());
+            d.p(format!("The mission profile needs {m:.0} {} of this stress (AEC-Q100/Q101 Appendix 7).", s.unit.label()));
         }
         if let Some(w) = &s.weibull {
-            let _ = write!(
-                h,
-                "<h3>Weibull</h3><p>β {:.3} [{:.3}, {:.3}], η {:.4e} [{:.4e}, {:.4e}] ({:?} bounds at {:.0} %), B1 {:.4e}, B10 {:.4e}; {} failures in intervals, {} survivors censored.</p><figure>{}</figure>",
+            d.h(3, "Weibull");
+            d.p(format!(
+                "β {:.3} [{:.3}, {:.3}], η {:.4e} [{:.4e}, {:.4e}] ({:?} bounds at {:.0} %), B1 {:.4e}, B10 {:.4e}; {} failures in intervals, {} survivors censored.",
                 w.beta,
                 w.beta_ci[0],
                 w.beta_ci[1],
@@ -315,34 +288,61 @@ pub fn html(e: &Evaluation, generated_at: &str) -> String {
                 w.b10,
                 w.interval + w.exact,
                 w.censored,
-                draw_weibull(&format!("{}: Weibull probability plot", s.name), w, &turnbull(&s.observations), s.unit.label())
-            );
-        }
-        if !s.notes.is_empty() || !s.reasons.is_empty() {
-            h.push_str("<ul>");
-            for n in s.reasons.iter().chain(&s.notes) {
-                let _ = write!(h, "<li>{}</li>", esc(n));
+            ));
+            for p in plots.iter().filter(|p| p.stress == s.name && p.weibull) {
+                d.figure(p.svg.clone());
             }
-            h.push_str("</ul>");
         }
-        h.push_str("</section>");
+        d.list(s.reasons.iter().chain(&s.notes).cloned().collect());
     }
-    h.push_str("<section><h2>Notes and sign-off</h2>");
-    if !e.notes.is_empty() {
-        h.push_str("<ul>");
-        for n in &e.notes {
-            let _ = write!(h, "<li>{}</li>", esc(n));
+    d.section();
+    d.h(2, "Notes and sign-off");
+    d.list(e.notes.clone());
+    d.p(format!("Profile source: {}.", e.profile.source));
+    let mut t = Table::new(None, &["Role", "Name", "Signature", "Date"]);
+    for role in ["Prepared by", "Reviewed by (quality)", "Approved by (customer)"] {
+        t.row(vec![Cell::text(role), Cell::text(""), Cell::text(""), Cell::text("")]);
+    }
+    d.table(t);
+    d
+}
+
+/// A drift or Weibull plot of one stress.
+pub struct Plot {
+    pub stress: String,
+    pub weibull: bool,
+    /// A file stem: `drift-<stress>-<test>` or `weibull-<stress>`.
+    pub name: String,
+    pub svg: String,
+}
+
+/// Every plot of an evaluation, stress by stress: drift per parameter, then Weibull. The
+/// report embeds them and `--plots` writes them as SVG and PNG.
+pub fn plots(e: &Evaluation) -> Vec<Plot> {
+    let mut out = Vec::new();
+    for s in &e.stresses {
+        let mut by_test: BTreeMap<&str, Vec<&DriftRow>> = BTreeMap::new();
+        for r in e.drift_rows.iter().filter(|r| r.stress == s.name) {
+            by_test.entry(r.test_name.as_str()).or_default().push(r);
         }
-        h.push_str("</ul>");
+        for (t, rows) in by_test {
+            out.push(Plot {
+                stress: s.name.clone(),
+                weibull: false,
+                name: format!("drift-{}-{t}", s.name),
+                svg: draw_drift(&format!("{} {t}", s.name), &rows, &s.readpoints, s.unit.label()),
+            });
+        }
+        if let Some(w) = &s.weibull {
+            out.push(Plot {
+                stress: s.name.clone(),
+                weibull: true,
+                name: format!("weibull-{}", s.name),
+                svg: draw_weibull(&format!("{}: Weibull probability plot", s.name), w, &turnbull(&s.observations), s.unit.label()),
+            });
+        }
     }
-    let _ = writeln!(
-        h,
-        "<p>Profile source: {}.</p><table><tr><th>Role</th><th>Name</th><th>Signature</th><th>Date</th></tr>\
-         <tr><td>Prepared by</td><td></td><td></td><td></td></tr><tr><td>Reviewed by (quality)</td><td></td><td></td><td></td></tr>\
-         <tr><td>Approved by (customer)</td><td></td><td></td><td></td></tr></table></section></body></html>",
-        esc(&e.profile.source)
-    );
-    h
+    out
 }
 
 /// The JSON report (schema: `schemas/qual-report.json`).

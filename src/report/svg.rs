@@ -34,6 +34,10 @@ impl Svg {
         Svg { out }
     }
     pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
+        // An empty bar draws nothing, and SVG renderers warn about it.
+        if !(w > 0.0 && h > 0.0) {
+            return;
+        }
         let _ = write!(self.out, r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="{fill}""#);
         if let Some(s) = stroke {
             let _ = write!(self.out, r#" stroke="{s}" stroke-width="0.5""#);

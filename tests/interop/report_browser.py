@@ -16,6 +16,12 @@ stress's fails/SS and FIT, an SVG per drift and Weibull plot, and no reference t
 anything outside the file. Chromium then prints it to PDF (the print CSS), and
 pdftotext must find the report's title, verdict and every stress in it.
 
+The PDF reports yieldlake writes itself (typst, no browser): pdftotext must find the lot
+id, the final yield, the lowest Cpk and the verdict exactly as the JSON reports has them;
+pdftoppm renders every page, and the page count and size (landscape A4) are as pdfinfo
+says. The lot JSON validates against schemas/lot-report.json, and two runs with the same
+--generated-at give the same PDF text.
+
 usage: python report_browser.py YIELDLAKE_BIN WORK_DIR
 """
 import json
@@ -137,6 +143,59 @@ def check_lot(exe, work, lake, browser, flags):
     check("Lot verification report" in text and "YL2026-01" in text and "Provenance" in text, "printed lot PDF has its title, lot and sections")
 
 
+def pdf_text(pdf):
+    return subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True).stdout if os.path.exists(pdf) else ""
+
+
+def check_pages(pdf, work, what):
+    """pdfinfo's page count and size; pdftoppm renders each page, at that size."""
+    info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout
+    m = re.search(r"Pages:\s+(\d+)", info)
+    size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
+    pages = int(m.group(1)) if m else 0
+    check(pages >= 2, f"{what}: {pages} pages")
+    check(size is not None and abs(float(size.group(1)) - 841.89) < 0.5 and abs(float(size.group(2)) - 595.28) < 0.5, f"{what}: page size {size.group(0) if size else '?'} (landscape A4)")
+    d = os.path.join(work, "pages-" + what.replace(" ", "-"))
+    os.makedirs(d, exist_ok=True)
+    r = subprocess.run(["pdftoppm", "-r", "18", "-png", pdf, os.path.join(d, "p")], capture_output=True, text=True)
+    pngs = sorted(f for f in os.listdir(d) if f.endswith(".png"))
+    check(r.returncode == 0 and len(pngs) == pages, f"{what}: pdftoppm rendered {len(pngs)} of {pages} pages ({r.stderr[-200:]})")
+    if pngs:
+        w, h = png_size(os.path.join(d, pngs[0]))
+        check(abs(w - 841.89 * 18 / 72) <= 2 and abs(h - 595.28 * 18 / 72) <= 2, f"{what}: page image {w}x{h}")
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def check_lot_pdf(exe, work, lake, root):
+    out = os.path.join(work, "lot-report")
+    pdf = os.path.join(out, "lot-YL2026-01.pdf")
+    rep = json.load(open(os.path.join(out, "lot-YL2026-01.json")))
+    import jsonschema
+
+    schema = json.load(open(os.path.join(root, "schemas", "lot-report.json")))
+    errs = list(jsonschema.Draft202012Validator(schema).iter_errors(rep))
+    check(not errs, f"the lot JSON against schemas/lot-report.json: {[e.message for e in errs[:3]]}")
+    text = pdf_text(pdf)
+    sec = rep["sections"]
+    fy = f"final yield {100 * sec['lot_yield']['final_yield']:.2f} %"
+    cpk = f"Lowest Cpk: {sec['lowest_cpk']:.4f}."
+    for want in ["Lot verification report: YL2026-01", fy, cpk, "Provenance"]:
+        check(want in text, f"lot PDF says {want!r}")
+    check_pages(pdf, work, "lot report")
+    # Same lake, same settings: the same PDF text.
+    texts = []
+    for k in range(2):
+        o = os.path.join(work, f"lot-det-{k}")
+        subprocess.run([exe, "report", "lot", "--lake", lake, "--lot", "YL2026-01", "--out", o, "--generated-at", "2026-01-01T00:00:00Z"], check=True, capture_output=True)
+        texts.append(pdf_text(os.path.join(o, "lot-YL2026-01.pdf")))
+    check(texts[0] == texts[1] and len(texts[0]) > 1000, "two runs give the same lot PDF text")
+
+
 def in_webdriver(html, shot):
     """Loads a report in Chromium through WebDriver: returns the console errors, the
     <svg>/<img> elements with a zero rendered size, the resources the page fetched, and
@@ -234,7 +293,19 @@ def main():
     m = re.search(r"Pages:\s+(\d+)", pages)
     # Page breaks between sections: at least one page per stress section.
     check(m is not None and int(m.group(1)) > len(e["stresses"]), f"printed pages: {m.group(1) if m else '?'}")
+    # The PDF yieldlake writes itself (typst).
+    qpdf = os.path.join(out, "qual-SIC1200-Q101-SAMPLE.pdf")
+    qtext = pdf_text(qpdf)
+    check("Qualification report: SIC1200-Q101-SAMPLE" in qtext, "qual PDF has its title")
+    check(re.search(r"Verdict\s+" + e["verdict"].upper(), qtext) is not None, f"qual PDF verdict is the JSON's {e['verdict']}")
+    for s in e["stresses"]:
+        check(s["name"] in qtext and f"{s['failed']}/{s['units']}" in qtext, f"qual PDF has {s['name']} with {s['failed']}/{s['units']}")
+    for s in e["stresses"]:
+        for f in s["fit"]:
+            check(f"{f['fit']:.2f}" in qtext, f"qual PDF has the FIT {f['fit']:.2f} of {s['name']}")
+    check_pages(qpdf, work, "qual report")
     check_lot(exe, work, lake, browser, flags)
+    check_lot_pdf(exe, work, lake, root)
     # A person's checks through WebDriver; the screenshots are kept as CI artefacts.
     art = os.environ.get("YIELDLAKE_ARTEFACTS", os.path.join(work, "artefacts"))
     os.makedirs(art, exist_ok=True)

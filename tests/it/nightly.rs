@@ -2,7 +2,8 @@
 //! the touched lots' reports, the index and the summary; a second run with nothing new
 //! does nothing; a corrupt file is quarantined (exit 3) and the rest reported; a run
 //! while another holds the lock waits, then gives up with status 1; the config's schema
-//! in `schemas/` is the generated one.
+//! in `schemas/` is the generated one; retention keeps the newest run summaries; a run
+//! killed with SIGKILL part-way leaves a state the next run completes.
 
 use std::path::Path;
 
@@ -41,7 +42,12 @@ fn nightly_runs_as_documented() {
     let inbox = dir.path().join("inbox");
     gen_into(&inbox.join("ws"), Profile::AutoIcWs, 41);
     let cfg = dir.path().join("ops.toml");
-    std::fs::write(&cfg, "format = \"yieldlake-nightly/1\"\nlake = \"lake\"\nout = \"reports\"\nlock_wait_s = 1\n[[inbox]]\ndir = \"inbox\"\npattern = \"*.stdf\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "format = \"yieldlake-nightly/1\"\nlake = \"lake\"\nout = \"reports\"\nlock_wait_s = 1\n[[inbox]]\ndir = \"inbox\"\npattern = \"*.stdf\"\n\
+         [pat]\nk = 5.5\n[syl]\nwindow = 7\nmin_lots = 6\n[retention]\nkeep_runs = 2\n",
+    )
+    .unwrap();
     let c = cfg.to_str().unwrap();
     // First run: the lot's report, the index, the summary.
     let r = yl(&["nightly", "--config", c]);
@@ -55,6 +61,10 @@ fn nightly_runs_as_documented() {
     assert_eq!(s["lots"][0]["lot_id"], "YL41-01");
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(index.contains("href=\"lots/lot-YL41-01.html\""), "{index}");
+    // The config's PAT and SYL settings reach the report.
+    let j: Value = serde_json::from_slice(&std::fs::read(out.join("lots/lot-YL41-01.json")).unwrap()).unwrap();
+    assert_eq!(j["sections"]["pat_settings"]["pat"]["k"], 5.5, "{}", j["sections"]["pat_settings"]);
+    assert_eq!(j["sections"]["syl_settings"]["window"], 7);
     // Second run, nothing new: nothing rewritten.
     let before = std::fs::metadata(&lot_html).unwrap().modified().unwrap();
     let r = yl(&["nightly", "--config", c]);
@@ -88,6 +98,8 @@ fn nightly_runs_as_documented() {
     let r = yl(&["nightly", "--config", c]);
     assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(out.join("lots/lot-YL43-01.html").is_file());
+    // Retention: four runs did work; the newest two summaries are kept.
+    assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().count(), 2);
     // A bad config names its line.
     std::fs::write(
         dir.path().join("bad.toml"),
@@ -97,6 +109,57 @@ fn nightly_runs_as_documented() {
     let r = yl(&["nightly", "--config", dir.path().join("bad.toml").to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("bad.toml line 5"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+/// SIGKILL at some point of a run (after its ingest has started): the next run takes the
+/// dead run's lock over and leaves every lot reported, with no half-written file.
+#[test]
+fn a_killed_run_is_completed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    for (i, seed) in [51u64, 52, 53].into_iter().enumerate() {
+        gen_into(&inbox.join(format!("ws{i}")), Profile::AutoIcWs, seed);
+    }
+    let cfg = dir.path().join("ops.toml");
+    std::fs::write(
+        &cfg,
+        "format = \"yieldlake-nightly/1\"\nlake = \"lake\"\nout = \"reports\"\n[[inbox]]\ndir = \"inbox\"\npattern = \"*.stdf\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("reports");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("yieldlake"))
+        .args(["nightly", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as the lake has its manifest (the ingest is under way).
+    let t = std::time::Instant::now();
+    while !dir.path().join("lake/_manifest").exists() && t.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let reported_before = out.join("lots").read_dir().map(|d| d.count()).unwrap_or(0);
+    let r = yl(&["nightly", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "after a kill ({reported_before} files reported): {}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    for lot in ["YL51-01", "YL52-01", "YL53-01"] {
+        let j: Value = serde_json::from_slice(&std::fs::read(out.join(format!("lots/lot-{lot}.json"))).unwrap()).unwrap();
+        assert_eq!(j["lot_id"], lot);
+        assert!(out.join(format!("lots/lot-{lot}.html")).is_file());
+    }
+    let leftovers: Vec<_> =
+        out.join("lots").read_dir().unwrap().flatten().filter(|e| e.path().to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // And the run after that has nothing to do.
+    let r = yl(&["nightly", "--config", cfg.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&r.stdout).contains("no new files"));
 }
 
 /// Every file in `schemas/` is what `yieldlake schemas` writes now.

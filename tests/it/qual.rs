@@ -398,10 +398,39 @@ data = { csv = "m.csv" }
         lake2.to_str().unwrap(),
         "--json",
         "--no-lake",
+        "--plots",
+        dir.path().join("plots").to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["id"], sp.id.as_str());
+    // --plots: an SVG per drift parameter and Weibull fit of each stress, each with the
+    // PNG rendered from it (at the SVG's size).
+    let want: usize = e["stresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let params: std::collections::BTreeSet<&str> =
+                s["drift"].as_array().unwrap().iter().map(|d| d["test_name"].as_str().unwrap()).collect();
+            params.len() + usize::from(!s["weibull"].is_null())
+        })
+        .sum();
+    let svgs: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("plots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    assert!(want > 0);
+    assert_eq!(svgs.len(), want);
+    for svg in &svgs {
+        let text = std::fs::read_to_string(svg).unwrap();
+        let png = std::fs::read(svg.with_extension("png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let dim = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert!(text.contains(&format!("width=\"{}\" height=\"{}\"", dim(16), dim(20))), "{}", svg.display());
+    }
     let m = |s: &str| e["stresses"].as_array().unwrap().iter().find(|x| x["name"] == s).unwrap()["mission_duration"].as_f64().unwrap();
     assert_eq!(m("IOL").round(), 12283.0);
     assert_eq!(m("H3TRB").round(), 505.0 + 73.0);
@@ -535,7 +564,7 @@ fn report_qual_html_and_json() {
         assert_eq!(j["format"], "yieldlake-qual-report/1");
         let e = &j["evaluation"];
         assert!(html.contains(&format!(
-            "<td colspan=\"3\" id=\"verdict\"><span class=\"{0}\">{0}</span>",
+            "<td id=\"verdict\" colspan=\"3\"><span class=\"{0}\">{0}</span>",
             e["verdict"].as_str().unwrap().to_uppercase()
         )));
         for s in e["stresses"].as_array().unwrap() {
