@@ -40,6 +40,9 @@ pub struct LotReportJson {
     pub lot_id: String,
     /// The lot's products (MIR PART_TYP), comma separated.
     pub product: String,
+    /// The lot's worst SYL/SBL status: HOLD, REVIEW, NORMAL or NOT JUDGED (too little
+    /// history, or no product).
+    pub status: String,
     pub sections: LotSections,
 }
 
@@ -203,11 +206,71 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         Cell::head("Generated"),
         Cell::text(format!("{} by yieldlake {}", inp.generated_at, env!("CARGO_PKG_VERSION"))),
     ]);
-    d.table(hdr);
     // Yield.
     let by = if files.num_rows() > 0 && distinct("stage")?.contains("wafer_sort") { By::Wafer } else { By::Insertion };
-    let y = answers::yields(ctx, by, Some(lot)).await?;
-    let lot_yield = answers::yields(ctx, By::Lot, Some(lot)).await?;
+    let wafer_sort = by == By::Wafer;
+    let req = PatRequest {
+        cfg: *inp.pat,
+        dynamic: true,
+        limits: inp.limits.map(|(f, _, _)| f.clone()),
+        gdbn: wafer_sort.then(GdbnConfig::default),
+        nnr: None,
+        zpat: None,
+        maps: false,
+    };
+    // The sections' answers are independent: each runs on its own task, so the lot's
+    // queries and their analysis share the cores instead of running one after another.
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_y = tokio::spawn(async move { answers::yields(&c, by, Some(&l)).await });
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_ly = tokio::spawn(async move { answers::yields(&c, By::Lot, Some(&l)).await });
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_chain = tokio::spawn(async move { answers::insertion_chain(&c, Some(&l)).await });
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_maps = tokio::spawn(async move { answers::wafer_maps(&c, &l, None, BinKind::Hard, None).await });
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_sites = tokio::spawn(async move { answers::site_to_site(&c, Some(&l), &Default::default()).await });
+    let (c, l) = (ctx.clone(), lot.to_string());
+    let h_stats = tokio::spawn(async move { answers::param_stats(&c, By::Insertion, Some(&l), &[]).await });
+    let (c, l, r) = (ctx.clone(), lot.to_string(), req.clone());
+    let h_pat = tokio::spawn(async move { screens::pat(&c, &l, &r).await });
+    let (c, syl_cfg) = (ctx.clone(), inp.syl.clone());
+    let products: Vec<String> = product.split(", ").filter(|p| !p.is_empty()).map(str::to_string).collect();
+    let h_syl = tokio::spawn(async move {
+        let mut v = Vec::new();
+        for p in products {
+            let r = screens::syl(&c, &p, None, &syl_cfg).await;
+            v.push((p, r));
+        }
+        v
+    });
+    let join = |e: tokio::task::JoinError| datafusion::error::DataFusionError::External(Box::new(e));
+    // The lot's status: its worst SYL/SBL status over its products and scopes.
+    let syl_all = h_syl.await.map_err(join)?;
+    let rank = |s: Status| match s {
+        Status::Hold => 3,
+        Status::Review => 2,
+        Status::Normal => 1,
+        Status::InsufficientHistory => 0,
+    };
+    let worst = syl_all
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flatten()
+        .filter(|l| l.lot_id == lot)
+        .map(|l| l.status)
+        .max_by_key(|s| rank(*s));
+    let (status, class) = match worst {
+        Some(Status::Hold) => ("HOLD", "FAIL"),
+        Some(Status::Review) => ("REVIEW", "INCOMPLETE"),
+        Some(Status::Normal) => ("NORMAL", "PASS"),
+        _ => ("NOT JUDGED", ""),
+    };
+    hdr.row(vec![Cell::head("Status (SYL/SBL)"), Cell::text(status).class(class).id("lot-status").span(3)]);
+    d.table(hdr);
+    let y = h_y.await.map_err(join)?;
+    let lot_yield = h_ly.await.map_err(join)?;
+    let (y, lot_yield) = (y?, lot_yield?);
     d.section();
     d.h(2, "Yield");
     let ly = &lot_yield.tables.yields;
@@ -232,7 +295,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         None,
     );
     d.table(table(&y.tables.yields, "yields", 200));
-    let chain = answers::insertion_chain(ctx, Some(lot)).await?;
+    let chain = h_chain.await.map_err(join)?;
+    let chain = chain?;
     if chain.num_rows() > 0 {
         d.h(3, "Final-test insertion chain");
         d.table(table(&chain, "chain", 100));
@@ -260,7 +324,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     json.insert("summary_checks".into(), rows_json(&y.checks));
     json.insert("insertion_chain".into(), rows_json(&chain));
     // Wafer maps.
-    let maps = answers::wafer_maps(ctx, lot, None, BinKind::Hard, None).await.unwrap_or_default();
+    let maps = h_maps.await.map_err(join)?;
+    let maps = maps.unwrap_or_default();
     if !maps.is_empty() {
         d.section();
         d.h(2, "Wafer maps");
@@ -296,7 +361,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         );
     }
     // Site-to-site.
-    let s = answers::site_to_site(ctx, Some(lot), &Default::default()).await?;
+    let s = h_sites.await.map_err(join)?;
+    let s = s?;
     d.section();
     d.h(2, "Site to site");
     if let Some(i) = &s.independence {
@@ -313,7 +379,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     json.insert("site_shifts_flagged".into(), rows_json(&shifts));
     // Capability, lowest Cpk first, with histograms of the worst tests.
     // Per insertion: wafer sort and each final-test temperature are populations of their own.
-    let stats = answers::param_stats(ctx, By::Insertion, Some(lot), &[]).await?;
+    let stats = h_stats.await.map_err(join)?;
+    let stats = stats?;
     // Lowest Cpk first; ties (and tests without a Cpk) in test order, so that the same
     // lake gives the same report.
     let keys: Vec<arrow::compute::SortColumn> = ["cpk", "test_num", "test_name", "grp"]
@@ -365,16 +432,6 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     // Outlier screens.
     d.section();
     d.h(2, "Outlier screens (AEC-Q001)");
-    let wafer_sort = !maps.is_empty();
-    let req = PatRequest {
-        cfg: *inp.pat,
-        dynamic: true,
-        limits: inp.limits.map(|(f, _, _)| f.clone()),
-        gdbn: wafer_sort.then(GdbnConfig::default),
-        nnr: None,
-        zpat: None,
-        maps: false,
-    };
     if let Some((f, path, sha)) = inp.limits {
         d.para(
             vec![
@@ -386,7 +443,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
             None,
         );
     }
-    match screens::pat(ctx, lot, &req).await {
+    let pat = h_pat.await.map_err(join)?;
+    match pat {
         Ok(mut run_) => {
             // Populations in name order, the lot's row last; outliers by population, part and screen.
             run_.loss.sort_by(|a, b| (a.population == "all").cmp(&(b.population == "all")).then(a.population.cmp(&b.population)));
@@ -443,8 +501,9 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     d.h(2, "Yield and bin limits (AEC-Q002)");
     let mut syl_rows = Vec::new();
     let mut t = Table::new(Some("syl"), &["Product", "Scope", "Status", "Yield", "SYL1", "SYL2", "Reasons", "History lots"]);
-    for product in product.split(", ").filter(|p| !p.is_empty()) {
-        match screens::syl(ctx, product, None, inp.syl).await {
+    for (product, res) in syl_all {
+        let product = product.as_str();
+        match res {
             Ok(v) => {
                 for l in v.into_iter().filter(|l| l.lot_id == lot) {
                     let reasons: Vec<String> = l
@@ -520,6 +579,7 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         "generated_at": inp.generated_at,
         "lot_id": lot,
         "product": product,
+        "status": status,
         "sections": json,
     });
     Ok(LotReport { doc: d, json })

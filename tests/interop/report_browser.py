@@ -186,6 +186,7 @@ def check_lot_pdf(exe, work, lake, root):
     cpk = f"Lowest Cpk: {sec['lowest_cpk']:.4f}."
     for want in ["Lot verification report: YL2026-01", fy, cpk, "Provenance"]:
         check(want in text, f"lot PDF says {want!r}")
+    check(re.search(r"Status \(SYL/SBL\)\s+" + re.escape(rep["status"]), text) is not None, f"lot PDF status is the JSON's {rep['status']}")
     check_pages(pdf, work, "lot report")
     # Same lake, same settings: the same PDF text.
     texts = []

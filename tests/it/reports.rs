@@ -68,6 +68,17 @@ fn report_lot_matches_the_truth() {
     let min = cpks.iter().copied().fold(f64::INFINITY, f64::min);
     assert_eq!(s["lowest_cpk"].as_f64(), Some(min));
     assert!(html.contains(&format!("Lowest Cpk: {min:.4}.")));
+    // The lot's status is its worst SYL/SBL status, and the header says it.
+    let rank = |st: &str| ["insufficient_history", "normal", "review", "hold"].iter().position(|x| *x == st).unwrap();
+    let worst = s["syl"].as_array().unwrap().iter().map(|v| v["status"].as_str().unwrap()).max_by_key(|st| rank(st));
+    let want = match worst {
+        Some("hold") => "HOLD",
+        Some("review") => "REVIEW",
+        Some("normal") => "NORMAL",
+        _ => "NOT JUDGED",
+    };
+    assert_eq!(j["status"], want);
+    assert!(html.contains(&format!("id=\"lot-status\"")) && html.contains(&format!(">{want}</td>")));
     // A lot that is not there: status 1 and a message.
     let r = yl(&["report", "lot", "--lake", lake.to_str().unwrap(), "--lot", "NOPE", "--out", out.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(1));
