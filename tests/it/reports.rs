@@ -78,7 +78,7 @@ fn report_lot_matches_the_truth() {
         _ => "NOT JUDGED",
     };
     assert_eq!(j["status"], want);
-    assert!(html.contains(&format!("id=\"lot-status\"")) && html.contains(&format!(">{want}</td>")));
+    assert!(html.contains("id=\"lot-status\"") && html.contains(&format!(">{want}</td>")));
     // A lot that is not there: status 1 and a message.
     let r = yl(&["report", "lot", "--lake", lake.to_str().unwrap(), "--lot", "NOPE", "--out", out.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(1));
