@@ -104,6 +104,18 @@ fn best<F: FnMut()>(runs: usize, mut f: F) -> f64 {
         .fold(f64::MAX, f64::min)
 }
 
+/// What `wafermap` writes for each wafer: the bin map as SVG and PNG, and its G85 file.
+fn write_maps(maps: &[yieldlake::analysis::wafermap::WaferMap], out: &std::path::Path) {
+    maps.par_iter().for_each(|m| {
+        let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
+        let png = svg_to_png(&svg).unwrap();
+        let stem = out.join(&m.wafer_id);
+        std::fs::write(stem.with_extension("svg"), &svg).unwrap();
+        std::fs::write(stem.with_extension("png"), png).unwrap();
+        write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
+    });
+}
+
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -155,14 +167,7 @@ fn main() {
             let maps = rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
             data = data.min(t.elapsed().as_secs_f64());
             dies = maps.iter().map(|m| m.dies.len()).sum();
-            maps.par_iter().for_each(|m| {
-                let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
-                let png = svg_to_png(&svg).unwrap();
-                let stem = out.join(&m.wafer_id);
-                std::fs::write(stem.with_extension("svg"), &svg).unwrap();
-                std::fs::write(stem.with_extension("png"), png).unwrap();
-                write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
-            });
+            write_maps(&maps, &out);
         });
         let cpu = common::cpu_seconds().zip(cpu0).map(|(a, b)| (a - b) / runs as f64);
         println!(
@@ -299,14 +304,7 @@ fn main() {
                 answers::param_stats(&ctx, By::Lot, Some(lot), &[]).await.unwrap();
             });
             let maps = rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
-            maps.par_iter().for_each(|m| {
-                let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
-                let png = svg_to_png(&svg).unwrap();
-                let stem = out.join(&m.wafer_id);
-                std::fs::write(stem.with_extension("svg"), &svg).unwrap();
-                std::fs::write(stem.with_extension("png"), png).unwrap();
-                write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
-            });
+            write_maps(&maps, &out);
         });
         let mut layout = f64::MAX;
         let ours = best(runs, || {
