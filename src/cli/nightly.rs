@@ -69,7 +69,7 @@ impl Default for PatSettings {
 }
 
 fn default_k() -> f64 {
-    6.0
+    yieldlake::analysis::pat::PatConfig::default().k
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -370,7 +370,7 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
         anyhow::Ok((lots, reports, hold))
     })?;
     // 4. The index of every report, newest first (after retention removed the old ones).
-    retain(&cfg.out, &cfg.retention)?;
+    retain_reports(&cfg.out, &cfg.retention)?;
     write_index(&cfg.out)?;
     // 5. The run summary, then the state (a run killed before this point is redone).
     let summary = serde_json::json!({
@@ -390,7 +390,7 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&runs)?;
     write_atomic(&runs.join(format!("{}.json", started.replace(':', ""))), text.as_bytes())?;
     write_atomic(&summary_path, text.as_bytes())?;
-    retain(&cfg.out, &cfg.retention)?;
+    retain_runs(&cfg.out, &cfg.retention)?;
     for p in &new {
         if let Some(s) = stamp(p) {
             state.insert(p.display().to_string(), s);
@@ -417,9 +417,8 @@ pub fn run(a: NightlyArgs) -> Result<ExitCode> {
     })
 }
 
-/// Keeps the newest `keep_runs` run summaries, and deletes reports (HTML, PDF, JSON) not
-/// rebuilt within `report_days`.
-fn retain(out: &Path, r: &Retention) -> Result<()> {
+/// Keeps the newest `keep_runs` run summaries.
+fn retain_runs(out: &Path, r: &Retention) -> Result<()> {
     if let Ok(rd) = std::fs::read_dir(out.join("runs")) {
         // Named by start time, so name order is time order.
         let mut runs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
@@ -429,6 +428,11 @@ fn retain(out: &Path, r: &Retention) -> Result<()> {
             std::fs::remove_file(p).with_context(|| format!("removing {}", p.display()))?;
         }
     }
+    Ok(())
+}
+
+/// Deletes reports (HTML, PDF, JSON) not rebuilt within `report_days` (0: none).
+fn retain_reports(out: &Path, r: &Retention) -> Result<()> {
     if r.report_days == 0 {
         return Ok(());
     }
