@@ -14,5 +14,6 @@ pub mod job;
 pub mod lake;
 pub mod query;
 pub mod report;
+pub mod serve;
 pub mod stdf;
 pub mod table;

@@ -14,6 +14,7 @@ mod qual;
 mod rel;
 mod report;
 mod schemas;
+mod serve;
 mod sql;
 mod stats;
 mod syl;
@@ -73,6 +74,10 @@ enum Cmd {
     Report(report::ReportArgs),
     /// The scheduled run: ingest new inbox files, rebuild the touched lots' reports, update the index
     Nightly(nightly::NightlyArgs),
+    /// Serve the lake's SQL over Arrow Flight SQL (BI tools, ADBC/JDBC drivers), read-only
+    Serve(serve::ServeArgs),
+    /// A new bearer token for `serve`: its token-file entry (hash only) on stdout, the token on stderr
+    Token(serve::TokenArgs),
     /// List the lake's tables, row counts and schemas.
     Tables(tables::TablesArgs),
     /// Write the lake's table schemas as JSON (the files kept in `schemas/`).
@@ -117,6 +122,8 @@ pub fn main() -> ExitCode {
         Cmd::Rel(a) => rel::run(a),
         Cmd::Report(a) => report::run(a),
         Cmd::Nightly(a) => nightly::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Token(a) => serve::token(a),
     };
     match res {
         Ok(code) => code,

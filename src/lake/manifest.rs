@@ -87,6 +87,32 @@ impl Manifest {
         Ok(m)
     }
 
+    /// A cheap fingerprint of what a reader of the lake would see: the manifest's entry
+    /// names and sizes, and each derived table file's size and modification time. A
+    /// long-lived reader (`yieldlake serve`) compares it before each query and reloads
+    /// the manifest only when it changed.
+    pub fn stamp(lake: &Path) -> io::Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut names: Vec<(String, u64)> = Vec::new();
+        for e in fs::read_dir(lake.join("_manifest"))? {
+            let e = e?;
+            names.push((e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)));
+        }
+        for t in super::DERIVED_TABLES {
+            for f in super::derived_files(lake, t) {
+                if let Ok(m) = fs::metadata(&f) {
+                    let at =
+                        m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+                    names.push((f.to_string_lossy().into_owned(), m.len() ^ at.rotate_left(17)));
+                }
+            }
+        }
+        names.sort();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        names.hash(&mut h);
+        Ok(h.finish())
+    }
+
     /// Committed Parquet files of a table, relative to the lake root.
     pub fn table_files(&self, table: &str) -> Vec<String> {
         let prefix = format!("{table}/");

@@ -160,6 +160,13 @@ impl TableProvider for AnswerTable {
     }
 }
 
+/// Whether a provider is one of these functions' answers. Row limits (`serve`'s token
+/// scopes) apply to the tables an answer is computed from, not again to the answer, whose
+/// rows carry no `lot_id` of their own for some groupings.
+pub fn is_answer(provider: &dyn TableProvider) -> bool {
+    provider.downcast_ref::<AnswerTable>().is_some()
+}
+
 /// Registers the table functions with a session.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udtf("yield_by", Arc::new(AnswerFn(Kind::Yields)));

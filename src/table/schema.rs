@@ -422,11 +422,15 @@ impl Table {
     }
     /// The schema SQL sees: strings as views, which the Parquet reader fills straight
     /// from dictionary pages and which DataFusion groups and joins on without copying.
+    /// Without the files' schema metadata: it names the table, and DataFusion refuses a
+    /// UNION of two tables whose metadata differ (its physical and logical schemas
+    /// disagree), so SQL sees none.
     pub fn query_schema(&self) -> SchemaRef {
-        self.schema_with(|t| match t {
+        let s = self.schema_with(|t| match t {
             Ty::Dict | Ty::Str => DataType::Utf8View,
             t => t.arrow(),
-        })
+        });
+        Arc::new(Schema::new(s.fields().clone()))
     }
     fn schema_with(&self, ty: impl Fn(Ty) -> DataType) -> SchemaRef {
         let fields: Vec<Field> = self.cols.iter().map(|c| Field::new(c.name, ty(c.ty), c.nullable)).collect();

@@ -18,6 +18,7 @@ mod reports;
 mod resolver;
 mod roundtrip;
 mod screens;
+mod serve;
 
 /// Every file below a directory (used by several modules).
 pub fn generate_walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
