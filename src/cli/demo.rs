@@ -149,6 +149,63 @@ async fn screens_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
 
 /// The sample qualification plan evaluated on the generated qual-readpoints lot: every
 /// hard failure of the truth is found by its readpoint, and the results land in the lake.
+/// The lake over Arrow Flight SQL on a loopback port, as a BI tool would see it: the bin
+/// Pareto through the Rust Flight SQL client must equal the embedded engine's.
+async fn serve_step(ctx: &datafusion::prelude::SessionContext, lake: &Path, n: usize) -> Result<u32> {
+    use futures::TryStreamExt;
+    let cfg = yieldlake::serve::ServeConfig {
+        lake: lake.to_path_buf(),
+        addr: "127.0.0.1:0".parse()?,
+        tokens: None,
+        allow_remote: false,
+        tls: None,
+        memory_limit: 1 << 30,
+        max_concurrent: 2,
+        spill_dir: None,
+        query: super::sql::EngineArgs::default().config(),
+    };
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(yieldlake::serve::serve(
+        cfg,
+        move |a| {
+            let _ = addr_tx.send(a);
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let addr = addr_rx.await.context("the Flight SQL server did not start")?;
+    let sql = "SELECT lot_id, hard_bin, count(*) AS n FROM final_parts GROUP BY lot_id, hard_bin ORDER BY lot_id, n DESC, hard_bin";
+    outln!("\n{n}. the same SQL over Arrow Flight SQL (yieldlake serve --lake {}), as BI tools and ADBC drivers connect:", lake.display());
+    outln!("   {sql}\n   server on grpc://{addr}; the bin Pareto through the Rust Flight SQL client:\n");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+    let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    let info = client.execute(sql.to_string(), None).await?;
+    let mut remote = Vec::new();
+    for ep in info.endpoint {
+        let ticket = ep.ticket.context("a Flight endpoint without a ticket")?;
+        remote.extend(client.do_get(ticket).await?.try_collect::<Vec<_>>().await?);
+    }
+    let local = yieldlake::query::query(ctx, sql, false).await?.collect().await?;
+    let text = |b: &[arrow::array::RecordBatch]| -> Result<String> {
+        let plain: Vec<_> = b.iter().map(super::sql::plain).collect::<Result<_>>()?;
+        Ok(arrow::util::pretty::pretty_format_batches(&plain)?.to_string())
+    };
+    let (r, l) = (text(&remote)?, text(&local)?);
+    let shown: Vec<&str> = r.lines().take(8).collect();
+    outln!("{}\n   ... {} rows", shown.join("\n"), remote.iter().map(|b| b.num_rows()).sum::<usize>());
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(if r == l {
+        outln!("   identical to the embedded engine's answer");
+        0
+    } else {
+        outln!("   MISMATCH: Flight SQL and the embedded engine differ");
+        1
+    })
+}
+
 async fn qual_step(ctx: &datafusion::prelude::SessionContext, out: &Path, lake: &Path, n: usize) -> Result<u32> {
     use yieldlake::analysis::qual::{self, plan};
     let text = include_str!("../../sample-data/qual-plan.toml");
@@ -454,7 +511,8 @@ pub fn run(out: PathBuf) -> Result<ExitCode> {
         }
         mismatches += answers_steps(&ctx, &out, 6 + queries.len()).await?;
         mismatches += screens_steps(&ctx, &out, 9 + queries.len()).await?;
-        mismatches += qual_step(&ctx, &out, &lake, 11 + queries.len()).await?;
+        mismatches += serve_step(&ctx, &lake, 11 + queries.len()).await?;
+        mismatches += qual_step(&ctx, &out, &lake, 12 + queries.len()).await?;
         anyhow::Ok(())
     })?;
     outln!(

@@ -82,7 +82,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Dictionary columns become plain strings so every writer and reader handles them.
-fn plain(batch: &RecordBatch) -> Result<RecordBatch> {
+pub fn plain(batch: &RecordBatch) -> Result<RecordBatch> {
     let mut fields = Vec::new();
     let mut cols = Vec::new();
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {

@@ -153,6 +153,13 @@ impl Service {
         Ok(Response::new(info.with_endpoint(endpoint).with_descriptor(descriptor)))
     }
 
+    /// The FlightInfo of a catalog call: its ticket is the command itself.
+    #[allow(clippy::result_large_err)]
+    fn listing(&self, request: Request<FlightDescriptor>, cmd: Vec<u8>, schema: SchemaRef) -> Result<Response<FlightInfo>, Status> {
+        self.who(&request)?;
+        self.info(cmd, &schema, request.into_inner())
+    }
+
     #[allow(clippy::result_large_err)]
     fn prepared(&self, handle: &[u8], who: &Option<Token>) -> Result<(String, Option<Vec<ScalarValue>>), Status> {
         let map = self.prepared.lock().expect("prepared statements");
@@ -397,9 +404,8 @@ impl FlightSqlService for Service {
         cmd: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.who(&request)?;
-        let schema = cmd.into_builder().schema();
-        self.info(cmd.as_any().encode_to_vec(), &schema, request.into_inner())
+        let bytes = cmd.as_any().encode_to_vec();
+        self.listing(request, bytes, cmd.into_builder().schema())
     }
 
     async fn do_get_catalogs(
@@ -424,9 +430,8 @@ impl FlightSqlService for Service {
         cmd: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.who(&request)?;
-        let schema = cmd.clone().into_builder().schema();
-        self.info(cmd.as_any().encode_to_vec(), &schema, request.into_inner())
+        let bytes = cmd.as_any().encode_to_vec();
+        self.listing(request, bytes, cmd.into_builder().schema())
     }
 
     async fn do_get_schemas(
@@ -449,9 +454,8 @@ impl FlightSqlService for Service {
         cmd: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.who(&request)?;
-        let schema = cmd.clone().into_builder().schema();
-        self.info(cmd.as_any().encode_to_vec(), &schema, request.into_inner())
+        let bytes = cmd.as_any().encode_to_vec();
+        self.listing(request, bytes, cmd.into_builder().schema())
     }
 
     async fn do_get_tables(
@@ -484,9 +488,8 @@ impl FlightSqlService for Service {
         cmd: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.who(&request)?;
-        let schema = cmd.into_builder().schema();
-        self.info(cmd.as_any().encode_to_vec(), &schema, request.into_inner())
+        let bytes = cmd.as_any().encode_to_vec();
+        self.listing(request, bytes, cmd.into_builder().schema())
     }
 
     async fn do_get_table_types(
@@ -507,9 +510,8 @@ impl FlightSqlService for Service {
         cmd: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.who(&request)?;
-        let schema = cmd.clone().into_builder(&self.sql_info).schema();
-        self.info(cmd.as_any().encode_to_vec(), &schema, request.into_inner())
+        let bytes = cmd.as_any().encode_to_vec();
+        self.listing(request, bytes, cmd.into_builder(&self.sql_info).schema())
     }
 
     async fn do_get_sql_info(

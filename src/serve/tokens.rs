@@ -97,3 +97,35 @@ pub fn new_token(name: &str, lots: &[String], products: &[String]) -> Result<(St
     }
     Ok((token, entry))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_new_tokens_match_their_entries() {
+        let f = TokenFile::parse(include_str!("../../contrib/serve/tokens.example.toml")).unwrap();
+        assert_eq!(f.token.len(), 3);
+        assert!(f.token[0].unlimited() && !f.token[1].unlimited());
+        let (token, entry) = new_token("a \"quoted\" name", &["L1".into()], &["P".into()]).unwrap();
+        let f = TokenFile::parse(&entry).unwrap();
+        assert_eq!(f.find(&token).map(|t| t.name.as_str()), Some("a \"quoted\" name"));
+        assert!(!entry.contains(&token) && f.find("other").is_none());
+        assert_eq!(f.token[0].lots.iter().collect::<Vec<_>>(), ["L1"]);
+    }
+
+    #[test]
+    fn bad_files_are_refused() {
+        let h = "a".repeat(64);
+        for (text, why) in [
+            ("", "no [[token]]"),
+            ("[[token]]\nname = \"x\"\nsha256 = \"plain-token\"\n", "64 lower-case hex"),
+            (&format!("[[token]]\nname = \"x\"\nsha256 = \"{}\"\n", "A".repeat(64)), "64 lower-case hex"),
+            (&format!("[[token]]\nname = \"x\"\nsha256 = \"{h}\"\n[[token]]\nname = \"x\"\nsha256 = \"{}\"\n", "b".repeat(64)), "twice"),
+            (&format!("[[token]]\nname = \"x\"\nsha256 = \"{h}\"\nlot = [\"L\"]\n"), "unknown field"),
+        ] {
+            let e = format!("{:#}", TokenFile::parse(text).unwrap_err());
+            assert!(e.contains(why), "{text:?}: {e}");
+        }
+    }
+}
