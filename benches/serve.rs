@@ -58,6 +58,7 @@ fn main() {
         tls: None,
         memory_limit: 8 << 30,
         max_concurrent: 4,
+        max_prepared: 100,
         spill_dir: None,
         query: QueryConfig::default(),
     };

@@ -161,6 +161,7 @@ async fn serve_step(ctx: &datafusion::prelude::SessionContext, lake: &Path, n: u
         tls: None,
         memory_limit: 1 << 30,
         max_concurrent: 2,
+        max_prepared: 100,
         spill_dir: None,
         query: super::sql::EngineArgs::default().config(),
     };

@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// Queries running at once; further queries wait up to 60 s for a slot.
     #[arg(long, default_value_t = 4)]
     max_concurrent: usize,
+    /// Prepared statements kept at once; beyond it the least recently used is dropped.
+    #[arg(long, default_value_t = 10_000)]
+    max_prepared: usize,
     /// Where spilled data goes (default: the system's temporary directory).
     #[arg(long)]
     spill_dir: Option<PathBuf>,
@@ -93,6 +96,7 @@ impl ServeArgs {
             tls,
             memory_limit: self.memory_limit,
             max_concurrent: self.max_concurrent,
+            max_prepared: self.max_prepared,
             spill_dir: self.spill_dir.clone(),
             query: self.engine.config(),
         };

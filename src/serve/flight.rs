@@ -39,6 +39,8 @@ use crate::query;
 const QUEUE_WAIT: Duration = Duration::from_secs(60);
 
 struct Prepared {
+    /// When it was last prepared, bound or run, on the server's own counter.
+    used: u64,
     sql: String,
     /// The token that prepared it (its name); no other may use the handle.
     owner: Option<String>,
@@ -52,13 +54,24 @@ pub struct Service {
     max_concurrent: usize,
     query_memory: usize,
     prepared: std::sync::Mutex<HashMap<Vec<u8>, Prepared>>,
+    clock: std::sync::atomic::AtomicU64,
+    /// Prepared statements kept at once: past this, the least recently used is dropped (its
+    /// client gets "no such prepared statement" and prepares again), so clients that never
+    /// close theirs cannot grow the server without bound.
+    max_prepared: usize,
     sql_info: SqlInfoData,
 }
 
 type Stream_ = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 impl Service {
-    pub fn new(snapshots: Snapshots, tokens: Option<TokenFile>, max_concurrent: usize, query_memory: usize) -> Service {
+    pub fn new(
+        snapshots: Snapshots,
+        tokens: Option<TokenFile>,
+        max_concurrent: usize,
+        query_memory: usize,
+        max_prepared: usize,
+    ) -> Service {
         let mut b = SqlInfoDataBuilder::new();
         b.append(SqlInfo::FlightSqlServerName, "yieldlake");
         b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
@@ -80,6 +93,8 @@ impl Service {
             max_concurrent,
             query_memory,
             prepared: std::sync::Mutex::new(HashMap::new()),
+            clock: std::sync::atomic::AtomicU64::new(0),
+            max_prepared: max_prepared.max(1),
             sql_info,
         }
     }
@@ -153,6 +168,10 @@ impl Service {
         Ok(Response::new(info.with_endpoint(endpoint).with_descriptor(descriptor)))
     }
 
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The FlightInfo of a catalog call: its ticket is the command itself.
     #[allow(clippy::result_large_err)]
     fn listing(&self, request: Request<FlightDescriptor>, cmd: Vec<u8>, schema: SchemaRef) -> Result<Response<FlightInfo>, Status> {
@@ -162,11 +181,17 @@ impl Service {
 
     #[allow(clippy::result_large_err)]
     fn prepared(&self, handle: &[u8], who: &Option<Token>) -> Result<(String, Option<Vec<ScalarValue>>), Status> {
-        let map = self.prepared.lock().expect("prepared statements");
-        let p = map.get(handle).ok_or_else(|| Status::not_found("no such prepared statement (closed, or from another server run)"))?;
+        let used = self.tick();
+        let mut map = self.prepared.lock().expect("prepared statements");
+        let p = map.get_mut(handle).ok_or_else(|| {
+            Status::not_found(
+                "no such prepared statement: closed, dropped as the least recently used (see --max-prepared), or from another server run",
+            )
+        })?;
         if p.owner != who.as_ref().map(|t| t.name.clone()) {
             return Err(Status::permission_denied("this prepared statement belongs to another token"));
         }
+        p.used = used;
         Ok((p.sql.clone(), p.params.clone()))
     }
 }
@@ -331,10 +356,16 @@ impl FlightSqlService for Service {
             Ok(b)
         };
         let handle = new_handle();
-        self.prepared
-            .lock()
-            .expect("prepared statements")
-            .insert(handle.clone(), Prepared { sql, owner: who.map(|t| t.name), params: None });
+        let used = self.tick();
+        let mut map = self.prepared.lock().expect("prepared statements");
+        if map.len() >= self.max_prepared {
+            let oldest = map.iter().min_by_key(|(_, p)| p.used).map(|(h, _)| h.clone());
+            if let Some(h) = oldest {
+                map.remove(&h);
+            }
+        }
+        map.insert(handle.clone(), Prepared { used, sql, owner: who.map(|t| t.name), params: None });
+        drop(map);
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into(),
             dataset_schema: ipc(&flight_schema(df.schema().as_arrow()))?,

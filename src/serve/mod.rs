@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub memory_limit: usize,
     /// Queries running at once; more wait for a slot.
     pub max_concurrent: usize,
+    /// Prepared statements kept at once (least recently used dropped beyond it).
+    pub max_prepared: usize,
     /// Where spilled sort and aggregation data goes (the system's temporary directory when
     /// not given).
     pub spill_dir: Option<PathBuf>,
@@ -77,7 +79,7 @@ pub async fn serve(cfg: ServeConfig, bound: impl FnOnce(SocketAddr), shutdown: i
     // The first snapshot now, so that a broken lake fails at start rather than at the
     // first query.
     snapshots.session(None).await?;
-    let service = flight::Service::new(snapshots, cfg.tokens.clone(), cfg.max_concurrent, cfg.query_memory());
+    let service = flight::Service::new(snapshots, cfg.tokens.clone(), cfg.max_concurrent, cfg.query_memory(), cfg.max_prepared);
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot bind {}", cfg.addr))?;
     let addr = listener.local_addr()?;
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -3,7 +3,7 @@
 //! embedded engine gives; tokens limited to lots or products read no other rows through
 //! any table, view, join, subquery, table function or catalog listing; writes are
 //! refused; new commits show up without a restart; a query over its memory limit fails
-//! clearly and the server keeps serving; TLS works with a certificate given as flags.
+//! clearly and the server keeps serving; prepared statements are bounded in number; TLS works with a certificate given as flags.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -320,7 +320,7 @@ fn new_commits_show_up_and_limits_hold() {
     let dir = tempfile::tempdir().unwrap();
     let lake = sample_lake(dir.path(), &["auto-ic-ws"]);
     // 2 MiB in all, one query at a time: each query gets 2 MiB.
-    let s = start(&lake, &["--memory-limit", "2MiB", "--max-concurrent", "1"]);
+    let s = start(&lake, &["--memory-limit", "2MiB", "--max-concurrent", "1", "--max-prepared", "2"]);
     rt().block_on(async {
         let mut c = client(&s.addr, None).await;
         let before = count(&remote(&mut c, "SELECT count(*) FROM files").await.unwrap());
@@ -335,6 +335,18 @@ fn new_commits_show_up_and_limits_hold() {
         assert!(e.contains("memory limit"), "{e}");
         // The server goes on serving.
         assert_eq!(count(&remote(&mut c, "SELECT count(*) FROM files").await.unwrap()), 5);
+        // Prepared statements beyond --max-prepared: the least recently used goes.
+        let mut p1 = c.prepare("SELECT count(*) FROM files".into(), None).await.unwrap();
+        let mut p2 = c.prepare("SELECT count(*) FROM parts".into(), None).await.unwrap();
+        let info = p1.execute().await.unwrap(); // p1 is now the more recently used
+        assert_eq!(count(&fetch(&mut c, info).await.unwrap()), 5);
+        let mut p3 = c.prepare("SELECT count(*) FROM results".into(), None).await.unwrap();
+        let e = p2.execute().await.unwrap_err().to_string();
+        assert!(e.contains("no such prepared statement"), "{e}");
+        for p in [&mut p1, &mut p3] {
+            let info = p.execute().await.unwrap();
+            assert!(count(&fetch(&mut c, info).await.unwrap()) > 0);
+        }
     });
 }
 
