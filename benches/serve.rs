@@ -9,6 +9,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/suite.rs"]
+mod suite;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,17 +20,6 @@ use futures::TryStreamExt;
 use tonic::transport::Channel;
 use yieldlake::query::{self, QueryConfig};
 use yieldlake::serve::{ServeConfig, serve};
-
-fn suite() -> Vec<(String, String)> {
-    include_str!("../tests/query-suite.sql")
-        .split("-- name: ")
-        .skip(1)
-        .map(|b| {
-            let (n, s) = b.split_once('\n').unwrap();
-            (n.trim().to_string(), s.trim().trim_end_matches(';').to_string())
-        })
-        .collect()
-}
 
 async fn remote(c: &mut FlightSqlServiceClient<Channel>, sql: &str) -> usize {
     let info = c.execute(sql.to_string(), None).await.unwrap();
@@ -49,7 +40,7 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let seconds: u64 = std::env::var("BENCH_SERVE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let queries = suite();
+    let queries = suite::suite();
     let cfg = ServeConfig {
         lake: lake.clone(),
         addr: "127.0.0.1:0".parse().unwrap(),

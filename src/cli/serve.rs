@@ -100,7 +100,6 @@ impl ServeArgs {
             spill_dir: self.spill_dir.clone(),
             query: self.engine.config(),
         };
-        cfg.validate()?;
         Ok(cfg)
     }
 }

@@ -118,15 +118,19 @@ impl Service {
         }
     }
 
+    fn status(&self, e: DataFusionError) -> Status {
+        status(e, self.query_memory)
+    }
+
     async fn session(&self, who: Option<&Token>) -> Result<SessionContext, Status> {
-        self.snapshots.session(who).await.map_err(status)
+        self.snapshots.session(who).await.map_err(|e| self.status(e))
     }
 
     /// Plans `sql` read-only, with `params` bound, for its schema or to run it.
     async fn plan(&self, ctx: &SessionContext, sql: &str, params: Option<&[ScalarValue]>) -> Result<DataFrame, Status> {
-        let mut df = query::query(ctx, sql, false).await.map_err(status)?;
+        let mut df = query::query(ctx, sql, false).await.map_err(|e| self.status(e))?;
         if let Some(p) = params {
-            df = df.with_param_values(ParamValues::List(p.iter().cloned().map(Into::into).collect())).map_err(status)?;
+            df = df.with_param_values(ParamValues::List(p.iter().cloned().map(Into::into).collect())).map_err(|e| self.status(e))?;
         }
         Ok(df)
     }
@@ -150,12 +154,12 @@ impl Service {
         let ctx = self.session(who.as_ref()).await?;
         let df = self.plan(&ctx, sql, params.as_deref()).await?;
         let schema = flight_schema(df.schema().as_arrow());
-        let batches = df.execute_stream().await.map_err(status)?;
+        let batches = df.execute_stream().await.map_err(|e| self.status(e))?;
         let limit = self.query_memory;
         let stream = batches.map(move |b| {
             // The slot is held until the last batch is sent.
             let _held = &permit;
-            b.map_err(|e| FlightError::Tonic(Box::new(status_with_limit(e, limit))))
+            b.map_err(|e| FlightError::Tonic(Box::new(status(e, limit))))
         });
         let out = FlightDataEncoderBuilder::new().with_schema(schema).build(stream).map_err(Status::from);
         Ok(Response::new(Box::pin(out)))
@@ -210,22 +214,17 @@ fn flight_schema(s: &Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn status(e: DataFusionError) -> Status {
+/// A DataFusion error as the gRPC status a client sees; `query_memory` is the per-query
+/// limit a query over its memory is told about.
+fn status(e: DataFusionError, query_memory: usize) -> Status {
     match e.find_root() {
-        DataFusionError::ResourcesExhausted(m) => Status::resource_exhausted(format!("query over its memory limit: {m}")),
+        DataFusionError::ResourcesExhausted(m) => {
+            Status::resource_exhausted(format!("query over the server's per-query memory limit ({} MiB): {m}", query_memory >> 20))
+        }
         DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) | DataFusionError::NotImplemented(_) => {
             Status::invalid_argument(e.to_string())
         }
         _ => Status::internal(e.to_string()),
-    }
-}
-
-fn status_with_limit(e: DataFusionError, limit: usize) -> Status {
-    match e.find_root() {
-        DataFusionError::ResourcesExhausted(m) => {
-            Status::resource_exhausted(format!("query over the server's per-query memory limit ({} MiB): {m}", limit >> 20))
-        }
-        _ => status(e),
     }
 }
 
@@ -342,7 +341,7 @@ impl FlightSqlService for Service {
         let ctx = self.session(who.as_ref()).await?;
         let sql = number_placeholders(&cmd.query);
         let df = self.plan(&ctx, &sql, None).await?;
-        let types = df.logical_plan().get_parameter_types().map_err(status)?;
+        let types = df.logical_plan().get_parameter_types().map_err(|e| self.status(e))?;
         let mut names: Vec<(usize, String, DataType)> = types
             .into_iter()
             .map(|(k, t)| (k.trim_start_matches('$').parse().unwrap_or(usize::MAX), k, t.unwrap_or(DataType::Utf8)))
@@ -387,7 +386,13 @@ impl FlightSqlService for Service {
             0 => None,
             1 => {
                 let b = batches.iter().find(|b| b.num_rows() == 1).expect("one row");
-                Some(b.columns().iter().map(|c| ScalarValue::try_from_array(c, 0)).collect::<Result<Vec<_>, _>>().map_err(status)?)
+                Some(
+                    b.columns()
+                        .iter()
+                        .map(|c| ScalarValue::try_from_array(c, 0))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| self.status(e))?,
+                )
             }
             n => return Err(Status::invalid_argument(format!("bind one row of parameters per query, not {n}"))),
         };

@@ -41,17 +41,9 @@ fn sample_lake(dir: &Path, parts: &[&str]) -> PathBuf {
 
 const ALL: &[&str] = &["auto-ic-ws", "auto-ic-ft", "power-mosfet", "qual-readpoints", "v4-2007"];
 
-/// The suite's (name, SQL) pairs.
-pub fn suite() -> Vec<(String, String)> {
-    let text = include_str!("../query-suite.sql");
-    text.split("-- name: ")
-        .skip(1)
-        .map(|b| {
-            let (name, sql) = b.split_once('\n').unwrap();
-            (name.trim().to_string(), sql.trim().trim_end_matches(';').to_string())
-        })
-        .collect()
-}
+#[path = "../../benches/common/suite.rs"]
+mod query_suite;
+use query_suite::suite;
 
 struct Server {
     child: Child,
