@@ -76,7 +76,12 @@ impl Limits {
 /// for a normal population both equal IQR / 1.35, for a skewed one each tail gets its own.
 ///
 /// `values` need not be sorted: the quartiles are found by selection, which reorders them.
-pub fn robust_limits<T: Copy + Into<f64>>(values: &mut [T], cfg: &PatConfig, spec_lo: Option<f64>, spec_hi: Option<f64>) -> Option<Limits> {
+pub fn robust_limits<T: super::stats::Sample>(
+    values: &mut [T],
+    cfg: &PatConfig,
+    spec_lo: Option<f64>,
+    spec_hi: Option<f64>,
+) -> Option<Limits> {
     let [q1, med, q3] = quartiles_select(values, cfg.rule)?;
     let vals = &*values;
     let (mut slo, mut shi) = if cfg.asymmetric { ((med - q1) / 0.675, (q3 - med) / 0.675) } else { ((q3 - q1) / 1.35, (q3 - q1) / 1.35) };
@@ -145,13 +150,15 @@ pub fn values_schema() -> SchemaRef {
     ]))
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One deciding touch. The file, lot and wafer names are shared among a lot's parts
+/// (hundreds of thousands of parts, a few dozen distinct names).
+#[derive(Debug, Clone)]
 pub struct Part {
-    pub file_id: String,
+    pub file_id: Arc<str>,
     pub part_seq: u32,
     pub population: u32,
-    pub lot_id: String,
-    pub wafer_id: Option<String>,
+    pub lot_id: Arc<str>,
+    pub wafer_id: Option<Arc<str>>,
     pub x: Option<i16>,
     pub y: Option<i16>,
     pub part_id: Option<String>,
@@ -173,7 +180,10 @@ pub struct PatInput {
     pub populations: Vec<String>,
     pub tests: Vec<TestId>,
     /// file_id -> (part index by part_seq, test index by test_key); u32::MAX is none.
-    files: HashMap<String, FileIndex>,
+    files: FastMap<String, FileIndex>,
+    /// Passing parts per population: a group's size at most, reserved at its first value
+    /// so that 50 M pushes never reallocate.
+    passing: Vec<u32>,
 }
 
 /// A file's part index by part_seq, and test index and test limits by test_key.
@@ -186,13 +196,32 @@ struct FileIndex {
 
 const NONE: u32 = u32::MAX;
 
+/// Interned names: one allocation per distinct file, lot or wafer name.
+#[derive(Default)]
+struct Names(FastMap<Arc<str>, ()>);
+
+impl Names {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some((k, _)) = self.0.get_key_value(s) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(s);
+        self.0.insert(k.clone(), ());
+        k
+    }
+}
+
+/// The per-part maps (hundreds of thousands of keys per lot) need no DoS resistance.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 impl PatInput {
     pub fn new(parts: &[RecordBatch], tests: &[RecordBatch]) -> PatInput {
-        let mut input = PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: HashMap::new() };
-        let mut pops: HashMap<String, u32> = HashMap::new();
+        let mut input =
+            PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: FastMap::default(), passing: Vec::new() };
+        let mut pops: FastMap<String, u32> = FastMap::default();
         // The deciding touch of each wafer-sort die: the highest (file order, part_seq)
         // among the touches with the same lot and die key.
-        let mut deciding: HashMap<(&str, &str), (u32, u32, usize, usize)> = HashMap::new();
+        let mut deciding: FastMap<(&str, &str), (u32, u32, usize, usize)> = FastMap::default();
         for (bi, b) in parts.iter().enumerate() {
             let (lot, key) = (b.column(3).as_string::<i32>(), b.column(11).as_string::<i32>());
             let seq = b.column(1).as_primitive::<UInt32Type>();
@@ -219,6 +248,7 @@ impl PatInput {
         for (_, _, bi, i) in deciding.into_values() {
             keep[bi][i] = true;
         }
+        let mut names = Names::default();
         for (bi, b) in parts.iter().enumerate() {
             let s = |i: usize| b.column(i).as_string::<i32>();
             let (file, pop, lot, wafer, pid) = (s(0), s(2), s(3), s(4), s(7));
@@ -227,27 +257,36 @@ impl PatInput {
             let (hb, sb) = (b.column(8).as_primitive::<UInt16Type>(), b.column(9).as_primitive::<UInt16Type>());
             let passed = b.column(10).as_boolean();
             for i in (0..b.num_rows()).filter(|&i| keep[bi][i]) {
-                let n = pops.len() as u32;
-                let p = *pops.entry(pop.value(i).to_string()).or_insert(n);
-                if p == n {
+                let p = match pops.get(pop.value(i)) {
+                    Some(p) => *p,
+                    None => {
+                        pops.insert(pop.value(i).to_string(), pops.len() as u32);
+                        pops.len() as u32 - 1
+                    }
+                };
+                if p as usize == input.populations.len() {
                     input.populations.push(pop.value(i).to_string());
+                    input.passing.push(0);
                 }
-                let opt = |a: &arrow::array::StringArray| a.is_valid(i).then(|| a.value(i).to_string());
+                input.passing[p as usize] += (passed.is_valid(i) && passed.value(i)) as u32;
                 let idx = input.parts.len() as u32;
                 input.parts.push(Part {
-                    file_id: file.value(i).to_string(),
+                    file_id: names.get(file.value(i)),
                     part_seq: seq.value(i),
                     population: p,
-                    lot_id: lot.value(i).to_string(),
-                    wafer_id: opt(wafer),
+                    lot_id: names.get(lot.value(i)),
+                    wafer_id: wafer.is_valid(i).then(|| names.get(wafer.value(i))),
                     x: x.is_valid(i).then(|| x.value(i)),
                     y: y.is_valid(i).then(|| y.value(i)),
-                    part_id: opt(pid),
+                    part_id: pid.is_valid(i).then(|| pid.value(i).to_string()),
                     hard_bin: hb.is_valid(i).then(|| hb.value(i)),
                     soft_bin: sb.is_valid(i).then(|| sb.value(i)),
                     passed: passed.is_valid(i) && passed.value(i),
                 });
-                let by_seq = &mut input.files.entry(file.value(i).to_string()).or_default().by_seq;
+                if !input.files.contains_key(file.value(i)) {
+                    input.files.insert(file.value(i).to_string(), FileIndex::default());
+                }
+                let by_seq = &mut input.files.get_mut(file.value(i)).expect("inserted above").by_seq;
                 let s = seq.value(i) as usize;
                 if by_seq.len() <= s {
                     by_seq.resize(s + 1, NONE);
@@ -330,7 +369,11 @@ impl PatValues {
             if p == NONE || t == NONE || res.is_null(i) || !input.parts[p as usize].passed {
                 continue;
             }
-            let g = &mut self.groups[input.parts[p as usize].population as usize * self.ntests + t as usize];
+            let pop = input.parts[p as usize].population as usize;
+            let g = &mut self.groups[pop * self.ntests + t as usize];
+            if g.values.capacity() == 0 {
+                g.values.reserve_exact(input.passing[pop] as usize);
+            }
             if g.lo.is_none() && lo.is_valid(i) {
                 g.lo = Some(lo.value(i));
             }
@@ -341,16 +384,22 @@ impl PatValues {
         }
     }
 
-    /// One file's results with columns `part_seq`, `test_key`, `result` and `valid` (found
-    /// by name): the file's rows need no file id, and the limits come from its tests.
+    /// One file's results with columns `part_seq`, `test_key`, `result` and, unless all
+    /// rows are valid, `valid` (found by name): the file's rows need no file id, and the limits come from its tests.
     pub fn update_file(&mut self, input: &PatInput, file_id: &str, b: &RecordBatch) -> Result<(), ArrowError> {
         let Some(fi) = input.files.get(file_id) else { return Ok(()) };
         let col = |n: &str, t: &DataType| -> Result<ArrayRef, ArrowError> {
             let c = b.column_by_name(n).ok_or_else(|| ArrowError::SchemaError(format!("results has no column {n}")))?;
             arrow::compute::cast(c, t)
         };
-        let (seq, key) = (col("part_seq", &DataType::UInt32)?, col("test_key", &DataType::UInt32)?);
-        let (res, valid) = (col("result", &DataType::Float32)?, col("valid", &DataType::Boolean)?);
+        let (seq, key, res) =
+            (col("part_seq", &DataType::UInt32)?, col("test_key", &DataType::UInt32)?, col("result", &DataType::Float32)?);
+        // Without a `valid` column every row is valid (the reader left it out because the
+        // file's statistics say so).
+        let valid = match b.column_by_name("valid") {
+            Some(_) => col("valid", &DataType::Boolean)?,
+            None => Arc::new(BooleanArray::from(arrow::buffer::BooleanBuffer::new_set(b.num_rows()))),
+        };
         let (seq, key, res, valid) =
             (seq.as_primitive::<UInt32Type>(), key.as_primitive::<UInt32Type>(), res.as_primitive::<Float32Type>(), valid.as_boolean());
         // Each part_seq's group base (population × tests), or NONE when the part is not a
@@ -362,11 +411,12 @@ impl PatValues {
             .map(|&p| if p != NONE && input.parts[p as usize].passed { input.parts[p as usize].population * nt } else { NONE })
             .collect();
         let (sv, kv, rv) = (seq.values(), key.values(), res.values());
-        let nulls = seq.null_count() + res.null_count() + valid.null_count() > 0;
-        for i in 0..b.num_rows() {
-            if !valid.value(i) || (nulls && (seq.is_null(i) || res.is_null(i) || valid.is_null(i))) {
-                continue;
-            }
+        // The rows to read: valid, with a part and a result; walked by set bits.
+        let mut rows = valid.values().clone();
+        for n in [seq.nulls(), res.nulls(), valid.nulls()].into_iter().flatten() {
+            rows = &rows & n.inner();
+        }
+        for i in rows.set_indices() {
             let s = sv[i] as usize;
             let g0 = base.get(s).copied().unwrap_or(NONE);
             let k = kv[i] as usize;
@@ -377,6 +427,9 @@ impl PatValues {
             let g = &mut self.groups[(g0 + t) as usize];
             if g.values.is_empty() {
                 (g.lo, g.hi) = fi.limits[k];
+                if g.values.capacity() == 0 {
+                    g.values.reserve_exact(input.passing[(g0 / nt) as usize] as usize);
+                }
             }
             g.values.push((rv[i], fi.by_seq[s]));
         }
@@ -405,7 +458,11 @@ impl Group {
     /// The values a PAT population is built from: finite and inside the test limits.
     pub fn population(&self) -> Vec<f32> {
         let (lo, hi) = (self.lo, self.hi);
-        self.values.iter().map(|(x, _)| *x).filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h)).collect()
+        let mut out = Vec::with_capacity(self.values.len());
+        out.extend(
+            self.values.iter().map(|(x, _)| *x).filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h)),
+        );
+        out
     }
 }
 
@@ -668,16 +725,18 @@ impl Default for GdbnConfig {
 
 /// Good dies in bad neighbourhoods of one wafer map: (x, y, score) of each flagged die.
 pub fn gdbn(map: &WaferMap, cfg: &GdbnConfig) -> Vec<(i16, i16, u32)> {
-    let bad_at: HashMap<(i16, i16), bool> = map
+    gdbn_dies(map, &PosIndex::new(&map.dies), cfg).into_iter().map(|(d, score)| (map.dies[d].x, map.dies[d].y, score)).collect()
+}
+
+/// [`gdbn`] as (die index, score), with the map's position index built once by the caller.
+fn gdbn_dies(map: &WaferMap, at: &PosIndex, cfg: &GdbnConfig) -> Vec<(usize, u32)> {
+    let bad: Vec<bool> = map
         .dies
         .iter()
-        .map(|d| {
-            let bad = if cfg.bad_bins.is_empty() { d.passed == Some(false) } else { d.bin.is_some_and(|b| cfg.bad_bins.contains(&b)) };
-            ((d.x, d.y), bad)
-        })
+        .map(|d| if cfg.bad_bins.is_empty() { d.passed == Some(false) } else { d.bin.is_some_and(|b| cfg.bad_bins.contains(&b)) })
         .collect();
     let mut out = Vec::new();
-    for d in map.dies.iter().filter(|d| d.passed == Some(true)) {
+    for (i, d) in map.dies.iter().enumerate().filter(|(_, d)| d.passed == Some(true)) {
         let mut score = 0;
         for dy in -1i16..=1 {
             for dx in -1i16..=1 {
@@ -685,18 +744,59 @@ pub fn gdbn(map: &WaferMap, cfg: &GdbnConfig) -> Vec<(i16, i16, u32)> {
                     continue;
                 }
                 let w = if cfg.weighted && (dx == 0 || dy == 0) { 2 } else { 1 };
-                let bad = match bad_at.get(&(d.x.saturating_add(dx), d.y.saturating_add(dy))) {
-                    Some(b) => *b,
+                let b = match at.get(d.x.saturating_add(dx), d.y.saturating_add(dy)) {
+                    Some(j) => bad[j],
                     None => cfg.edge_counts_missing,
                 };
-                score += w * bad as u32;
+                score += w * b as u32;
             }
         }
         if score >= cfg.threshold {
-            out.push((d.x, d.y, score));
+            out.push((i, score));
         }
     }
     out
+}
+
+/// Die index by position on one wafer: a dense grid over the dies' bounding box (the
+/// neighbour lookups of GDBN are array reads), or a hash map when the box is far larger
+/// than the die count (stray coordinates). The last die at a position wins.
+enum PosIndex {
+    Dense { x0: i32, y0: i32, w: i32, h: i32, cells: Vec<u32> },
+    Sparse(FastMap<(i16, i16), u32>),
+}
+
+impl PosIndex {
+    fn new(dies: &[super::wafermap::Die]) -> PosIndex {
+        let (mut x0, mut y0, mut x1, mut y1) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+        for d in dies {
+            (x0, y0, x1, y1) = (x0.min(d.x as i32), y0.min(d.y as i32), x1.max(d.x as i32), y1.max(d.y as i32));
+        }
+        let (w, h) = ((x1 - x0 + 1).max(0), (y1 - y0 + 1).max(0));
+        if (w as u64) * (h as u64) <= 4 * dies.len() as u64 + 4096 {
+            let mut cells = vec![NONE; (w * h) as usize];
+            for (i, d) in dies.iter().enumerate() {
+                cells[((d.y as i32 - y0) * w + (d.x as i32 - x0)) as usize] = i as u32;
+            }
+            PosIndex::Dense { x0, y0, w, h, cells }
+        } else {
+            PosIndex::Sparse(dies.iter().enumerate().map(|(i, d)| ((d.x, d.y), i as u32)).collect())
+        }
+    }
+
+    fn get(&self, x: i16, y: i16) -> Option<usize> {
+        let i = match self {
+            PosIndex::Dense { x0, y0, w, h, cells } => {
+                let (cx, cy) = (x as i32 - x0, y as i32 - y0);
+                if cx < 0 || cy < 0 || cx >= *w || cy >= *h {
+                    return None;
+                }
+                cells[(cy * w + cx) as usize]
+            }
+            PosIndex::Sparse(m) => *m.get(&(x, y))?,
+        };
+        (i != NONE).then_some(i as usize)
+    }
 }
 
 /// Z-PAT: positions failing on at least `share` of the lot's wafers (over the wafers that
@@ -803,12 +903,12 @@ pub fn outliers(input: &PatInput, flags: &[Flag], pat_bin: u16, settings: &str) 
     });
     let test = |fl: &Flag| fl.test.map(|t| &input.tests[t as usize]);
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).lot_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).lot_id.as_ref()))),
         Arc::new(f.iter().map(|fl| part(fl).wafer_id.as_deref()).collect::<StringArray>()),
         Arc::new(f.iter().map(|fl| part(fl).x).collect::<Int16Array>()),
         Arc::new(f.iter().map(|fl| part(fl).y).collect::<Int16Array>()),
         Arc::new(f.iter().map(|fl| part(fl).part_id.as_deref()).collect::<StringArray>()),
-        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).file_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(f.iter().map(|fl| part(fl).file_id.as_ref()))),
         Arc::new(f.iter().map(|fl| part(fl).part_seq).collect::<UInt32Array>()),
         Arc::new(StringArray::from_iter_values(f.iter().map(|fl| input.populations[part(fl).population as usize].as_str()))),
         Arc::new(StringArray::from_iter_values(f.iter().map(|fl| fl.screen.name()))),
@@ -827,13 +927,7 @@ pub fn outliers(input: &PatInput, flags: &[Flag], pat_bin: u16, settings: &str) 
 
 /// Each part's bin after screening: a screened part moves to `pat_bin`.
 pub fn screened_bins(input: &PatInput, flags: &[Flag], pat_bin: u16) -> Result<RecordBatch, ArrowError> {
-    let mut screens: BTreeMap<u32, Vec<&'static str>> = BTreeMap::new();
-    for f in flags {
-        let s = screens.entry(f.part).or_default();
-        if !s.contains(&f.screen.name()) {
-            s.push(f.screen.name());
-        }
-    }
+    let screens = screens_by_part(input, flags);
     let p = &input.parts;
     let schema = Arc::new(Schema::new(vec![
         Field::new("lot_id", DataType::Utf8, false),
@@ -850,23 +944,53 @@ pub fn screened_bins(input: &PatInput, flags: &[Flag], pat_bin: u16) -> Result<R
         Field::new("screened_hard_bin", DataType::UInt16, true),
         Field::new("screened_passed", DataType::Boolean, false),
     ]));
-    let scr = |i: usize| screens.get(&(i as u32));
+    let scr = |i: usize| screens.get(i);
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.lot_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.lot_id.as_ref()))),
         Arc::new(p.iter().map(|x| x.wafer_id.as_deref()).collect::<StringArray>()),
         Arc::new(p.iter().map(|x| x.x).collect::<Int16Array>()),
         Arc::new(p.iter().map(|x| x.y).collect::<Int16Array>()),
         Arc::new(p.iter().map(|x| x.part_id.as_deref()).collect::<StringArray>()),
-        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.file_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(p.iter().map(|x| x.file_id.as_ref()))),
         Arc::new(p.iter().map(|x| x.part_seq).collect::<UInt32Array>()),
         Arc::new(p.iter().map(|x| x.hard_bin).collect::<UInt16Array>()),
         Arc::new(p.iter().map(|x| x.soft_bin).collect::<UInt16Array>()),
         Arc::new(p.iter().map(|x| Some(x.passed)).collect::<BooleanArray>()),
-        Arc::new((0..p.len()).map(|i| scr(i).map(|s| s.join(","))).collect::<StringArray>()),
+        Arc::new((0..p.len()).map(|i| scr(i).map(|s| s.iter().map(|x| x.name()).collect::<Vec<_>>().join(","))).collect::<StringArray>()),
         Arc::new((0..p.len()).map(|i| if scr(i).is_some() { Some(pat_bin) } else { p[i].hard_bin }).collect::<UInt16Array>()),
         Arc::new((0..p.len()).map(|i| Some(p[i].passed && scr(i).is_none())).collect::<BooleanArray>()),
     ];
     RecordBatch::try_new(schema, cols)
+}
+
+/// The screens that flagged each part, in the order they first flagged it: a slot per
+/// part, so the per-part tables look a part up by index.
+struct PartScreens {
+    slot: Vec<u32>,
+    lists: Vec<Vec<Screen>>,
+}
+
+impl PartScreens {
+    fn get(&self, part: usize) -> Option<&[Screen]> {
+        let s = *self.slot.get(part)?;
+        (s != NONE).then(|| self.lists[s as usize].as_slice())
+    }
+}
+
+fn screens_by_part(input: &PatInput, flags: &[Flag]) -> PartScreens {
+    let mut out = PartScreens { slot: vec![NONE; input.parts.len()], lists: Vec::new() };
+    for f in flags {
+        let slot = &mut out.slot[f.part as usize];
+        if *slot == NONE {
+            *slot = out.lists.len() as u32;
+            out.lists.push(Vec::new());
+        }
+        let l = &mut out.lists[*slot as usize];
+        if !l.contains(&f.screen) {
+            l.push(f.screen);
+        }
+    }
+    out
 }
 
 /// PAT yield loss per population and for the lot: parts, passing before and after
@@ -887,13 +1011,7 @@ pub struct YieldLoss {
 
 /// Loss per population, then one row for the whole run named `all`.
 pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
-    let mut screened: HashMap<u32, Vec<Screen>> = HashMap::new();
-    for f in flags {
-        let s = screened.entry(f.part).or_default();
-        if !s.contains(&f.screen) {
-            s.push(f.screen);
-        }
-    }
+    let screened = screens_by_part(input, flags);
     let np = input.populations.len();
     let mut rows: Vec<YieldLoss> = input
         .populations
@@ -916,7 +1034,7 @@ pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
             let row = &mut rows[r];
             row.parts += 1;
             row.passed += part.passed as u64;
-            if let Some(s) = screened.get(&(i as u32)) {
+            if let Some(s) = screened.get(i) {
                 row.screened += 1;
                 for sc in s {
                     *row.by_screen.entry(sc.name().to_string()).or_default() += 1;
@@ -940,10 +1058,33 @@ pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
 /// The lots' wafers as maps of their deciding dies (position, pass/fail, hard bin), for
 /// the spatial screens: the same dies `wafermap` draws, without reading them again.
 pub fn input_maps(input: &PatInput) -> Vec<WaferMap> {
-    let mut by: BTreeMap<(&str, &str), Vec<super::wafermap::Die>> = BTreeMap::new();
-    for p in &input.parts {
+    input_maps_parts(input).into_iter().map(|(m, _)| m).collect()
+}
+
+/// [`input_maps`], each with its dies' part indices, sorted by lot and wafer.
+fn input_maps_parts(input: &PatInput) -> Vec<(WaferMap, Vec<u32>)> {
+    let mut index: FastMap<(&str, &str), usize> = FastMap::default();
+    let mut maps: Vec<(WaferMap, Vec<u32>)> = Vec::new();
+    for (i, p) in input.parts.iter().enumerate() {
         if let (Some(w), Some(x), Some(y)) = (p.wafer_id.as_deref(), p.x, p.y) {
-            by.entry((p.lot_id.as_str(), w)).or_default().push(super::wafermap::Die {
+            let m = *index.entry((p.lot_id.as_ref(), w)).or_insert_with(|| {
+                maps.push((
+                    WaferMap {
+                        lot_id: p.lot_id.to_string(),
+                        wafer_id: w.to_string(),
+                        geometry: Default::default(),
+                        dies: Vec::new(),
+                        bins: Vec::new(),
+                        yield_pct: None,
+                        unplaced: BTreeMap::new(),
+                        notes: Vec::new(),
+                    },
+                    Vec::new(),
+                ));
+                maps.len() - 1
+            });
+            let (map, parts) = &mut maps[m];
+            map.dies.push(super::wafermap::Die {
                 x,
                 y,
                 bin: p.hard_bin,
@@ -953,20 +1094,11 @@ pub fn input_maps(input: &PatInput) -> Vec<WaferMap> {
                 value: None,
                 out_of_limits: false,
             });
+            parts.push(i as u32);
         }
     }
-    by.into_iter()
-        .map(|((lot, w), dies)| WaferMap {
-            lot_id: lot.to_string(),
-            wafer_id: w.to_string(),
-            geometry: Default::default(),
-            dies,
-            bins: Vec::new(),
-            yield_pct: None,
-            unplaced: BTreeMap::new(),
-            notes: Vec::new(),
-        })
-        .collect()
+    maps.sort_by(|a, b| (&a.0.lot_id, &a.0.wafer_id).cmp(&(&b.0.lot_id, &b.0.wafer_id)));
+    maps
 }
 
 /// Flags of the spatial screens (GDBN, Z-PAT) on good dies, mapped to their parts by
@@ -975,20 +1107,21 @@ pub fn spatial_flags(input: &PatInput, gdbn_cfg: Option<&GdbnConfig>, zpat: Opti
     if gdbn_cfg.is_none() && zpat.is_none() {
         return Vec::new();
     }
-    let maps = input_maps(input);
-    let mut at: HashMap<(&str, &str, i16, i16), u32> = HashMap::new();
-    for (i, p) in input.parts.iter().enumerate() {
-        if let (Some(w), Some(x), Some(y), true) = (p.wafer_id.as_deref(), p.x, p.y, p.passed) {
-            at.insert((p.lot_id.as_str(), w, x, y), i as u32);
-        }
-    }
+    let maps = input_maps_parts(input);
+    let index: Vec<PosIndex> = maps.par_iter().map(|(m, _)| PosIndex::new(&m.dies)).collect();
+    // The passing part at a position of map m.
+    let good = |m: usize, d: usize| {
+        let p = maps[m].1[d];
+        input.parts[p as usize].passed.then_some(p)
+    };
     let mut flags = Vec::new();
     if let Some(cfg) = gdbn_cfg {
-        for m in &maps {
-            for (x, y, score) in gdbn(m, cfg) {
-                if let Some(p) = at.get(&(m.lot_id.as_str(), m.wafer_id.as_str(), x, y)) {
+        let found: Vec<Vec<(usize, u32)>> = maps.par_iter().zip(&index).map(|((m, _), at)| gdbn_dies(m, at, cfg)).collect();
+        for (m, dies) in found.into_iter().enumerate() {
+            for (d, score) in dies {
+                if let Some(part) = good(m, d) {
                     flags.push(Flag {
-                        part: *p,
+                        part,
                         screen: Screen::Gdbn,
                         test: None,
                         value: Some(score as f64),
@@ -1000,16 +1133,17 @@ pub fn spatial_flags(input: &PatInput, gdbn_cfg: Option<&GdbnConfig>, zpat: Opti
         }
     }
     if let Some((share, min_wafers)) = zpat {
-        let mut lots: BTreeMap<&str, Vec<WaferMap>> = BTreeMap::new();
-        for m in &maps {
-            lots.entry(m.lot_id.as_str()).or_default().push(m.clone());
+        let mut lots: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (m, (map, _)) in maps.iter().enumerate() {
+            lots.entry(map.lot_id.as_ref()).or_default().push(m);
         }
-        for (lot, lot_maps) in &lots {
-            let pos = zpat_positions(lot_maps, share, min_wafers);
-            for m in lot_maps {
+        for members in lots.values() {
+            let lot_maps: Vec<WaferMap> = members.iter().map(|&m| maps[m].0.clone()).collect();
+            let pos = zpat_positions(&lot_maps, share, min_wafers);
+            for &m in members {
                 for (x, y, rate) in &pos {
-                    if let Some(p) = at.get(&(*lot, m.wafer_id.as_str(), *x, *y)) {
-                        flags.push(Flag { part: *p, screen: Screen::Zpat, test: None, value: Some(*rate), lo: None, hi: Some(share) });
+                    if let Some(part) = index[m].get(*x, *y).and_then(|d| good(m, d)) {
+                        flags.push(Flag { part, screen: Screen::Zpat, test: None, value: Some(*rate), lo: None, hi: Some(share) });
                     }
                 }
             }

@@ -58,16 +58,35 @@ pub fn quantile(sorted: &[f64], p: f64, rule: QuantileRule) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (h - j))
 }
 
+/// A value selection orders in its own width: PAT selects over f32 results, and comparing
+/// them as f32 keeps the partition loops short (the same total order as through f64).
+pub trait Sample: Copy + Into<f64> {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl Sample for f32 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl Sample for f64 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
 /// The quartiles (Q1, Q2, Q3) of unsorted values under `rule`, by selection: the median's
 /// selection splits the values, and Q1 and Q3 are selected within its halves, so the
 /// three cost little more than one. Reorders `v`.
-pub fn quartiles_select<T: Copy + Into<f64>>(v: &mut [T], rule: QuantileRule) -> Option<[f64; 3]> {
+pub fn quartiles_select<T: Sample>(v: &mut [T], rule: QuantileRule) -> Option<[f64; 3]> {
     let n = v.len();
     if n == 0 {
         return None;
     }
     let h = |p: f64| rank(n, p, rule);
-    let cmp = |a: &T, b: &T| (*a).into().total_cmp(&(*b).into());
+    let interp = |hh: f64, (a, b): (f64, f64)| if hh > hh.floor() { a + (b - a) * (hh - hh.floor()) } else { a };
+    let cmp = |a: &T, b: &T| a.total_order(b);
     let min = |s: &[T]| s.iter().map(|x| (*x).into()).fold(f64::INFINITY, f64::min);
     // Order statistic k (0-based) and k + 1 within v[from..to], where v is already
     // partitioned so that every element of the range lies between its neighbours'.
@@ -77,7 +96,6 @@ pub fn quartiles_select<T: Copy + Into<f64>>(v: &mut [T], rule: QuantileRule) ->
         let nx = if rest.is_empty() { next_outside } else { min(rest) };
         (x, nx)
     };
-    let interp = |hh: f64, (a, b): (f64, f64)| if hh > hh.floor() { a + (b - a) * (hh - hh.floor()) } else { a };
     let h2 = h(0.5);
     let k2 = h2.floor() as usize - 1;
     let (m, m_next) = pair(v, 0, n, k2, f64::NAN);

@@ -69,10 +69,11 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
          p.lot_id, p.wafer_id, p.x, p.y, p.part_id, p.hard_bin, p.soft_bin, p.passed, p.touch_key, f.file_ord, p.is_final, f.stage = 'wafer_sort' AS wafer_sort \
          FROM parts p JOIN f ON p.file_id = f.file_id WHERE p.lot_id IN ({ls})"
     );
-    let parts = rows(ctx, &parts_sql, &pat::parts_schema()).await?;
     let tests_sql =
         format!("SELECT file_id, test_key, test_num, test_name, lo_limit, hi_limit FROM tests WHERE rec_type = 'P' AND lot_id IN ({ls})");
-    let tests = rows(ctx, &tests_sql, &pat::tests_schema()).await?;
+    // The two queries are independent: run them together.
+    let (ps, ts) = (pat::parts_schema(), pat::tests_schema());
+    let (parts, tests) = tokio::try_join!(rows(ctx, &parts_sql, &ps), rows(ctx, &tests_sql, &ts))?;
     let input = PatInput::new(&parts, &tests);
     // Each results file holds one ingested file's rows: read the lot's files directly,
     // in parallel, without materialising a file id per row. A session whose results are
@@ -90,7 +91,12 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
                     let mut v = inp.values();
                     let f = std::fs::File::open(path).map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
                     let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?;
-                    let mask = parquet::arrow::ProjectionMask::columns(b.parquet_schema(), ["part_seq", "test_key", "result", "valid"]);
+                    let cols: &[&str] = if all_valid(b.metadata()) {
+                        &["part_seq", "test_key", "result"]
+                    } else {
+                        &["part_seq", "test_key", "result", "valid"]
+                    };
+                    let mask = parquet::arrow::ProjectionMask::columns(b.parquet_schema(), cols.iter().copied());
                     for batch in b.with_projection(mask).with_batch_size(1 << 16).build()? {
                         v.update_file(&inp, id, &batch?)?;
                     }
@@ -132,6 +138,16 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
     }
     let input = Arc::try_unwrap(input).map_err(|_| DataFusionError::Internal("PAT input still shared".into()))?;
     Ok((input, values))
+}
+
+/// Whether every row group's statistics say `valid` is true and never null: then the
+/// column need not be read (a results file from a clean test program).
+fn all_valid(meta: &parquet::file::metadata::ParquetMetaData) -> bool {
+    let Some(c) = meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == "valid") else { return false };
+    meta.row_groups().iter().all(|rg| match rg.column(c).statistics() {
+        Some(parquet::file::statistics::Statistics::Boolean(s)) => s.min_opt() == Some(&true) && s.null_count_opt() == Some(0),
+        _ => false,
+    })
 }
 
 /// file_id -> Parquet file of the session's `results` table (one file per ingested file,

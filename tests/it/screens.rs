@@ -408,6 +408,42 @@ fn nnr_and_zpat_match_the_truth() {
     assert_eq!(zpat, expected);
 }
 
+/// The quartiles PAT finds by selection (the median's, then Q1 and Q3 within its halves)
+/// equal those of the fully sorted values, for every rule, on samples
+/// that are normal-like, tied, sorted either way, signed zero, and with outliers.
+#[test]
+fn quartiles_by_selection_equal_sorted_quartiles() {
+    use yieldlake::analysis::stats::{QuantileRule, quantile, quartiles_select};
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for n in [1, 7, 4095, 4096, 10_700, 60_000] {
+        let normal: Vec<f32> = (0..n).map(|_| ((0..12).map(|_| next()).sum::<f64>() - 6.0) as f32).collect();
+        let ties: Vec<f32> = (0..n).map(|_| (next() * 5.0).floor() as f32).collect();
+        let up: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let down: Vec<f32> = up.iter().rev().copied().collect();
+        let zeros: Vec<f32> = (0..n).map(|_| if next() < 0.5 { -0.0 } else { 0.0 }).collect();
+        let outliers: Vec<f32> = (0..n).map(|i| if i % 97 == 0 { 1e30 } else { (next() * 1e-3) as f32 - 7.0 }).collect();
+        for (name, data) in
+            [("normal", normal), ("ties", ties), ("ascending", up), ("descending", down), ("zeros", zeros), ("outliers", outliers)]
+        {
+            let mut sorted: Vec<f64> = data.iter().map(|x| *x as f64).collect();
+            sorted.sort_by(f64::total_cmp);
+            for rule in [QuantileRule::Type5, QuantileRule::Type6, QuantileRule::Type7, QuantileRule::Type8] {
+                let want = [0.25, 0.5, 0.75].map(|p| quantile(&sorted, p, rule).unwrap());
+                let got = quartiles_select(&mut data.clone(), rule).unwrap();
+                assert_eq!(got, want, "{name}, n = {n}, {rule:?}");
+                let mut wide: Vec<f64> = data.iter().map(|x| *x as f64).collect();
+                assert_eq!(quartiles_select(&mut wide, rule).unwrap(), want, "{name} as f64, n = {n}, {rule:?}");
+            }
+        }
+    }
+}
+
 /// The limit rule's edge cases: a constant test flags nothing, a mostly constant (trim
 /// code) test falls back to the standard deviation and flags at most 1/36 of its parts,
 /// limits are clamped to the test limits, asymmetric limits follow a skewed tail, and the
