@@ -408,6 +408,80 @@ fn nnr_and_zpat_match_the_truth() {
     assert_eq!(zpat, expected);
 }
 
+/// A results file read without its `valid` column (its statistics say all rows are
+/// valid) and one read with it give the same groups when every row is valid, and with it
+/// the invalid rows and NULL results are left out.
+#[test]
+fn pat_values_skip_invalid_rows() {
+    use arrow::array::{BooleanArray, Float32Array, Int16Array, RecordBatch, StringArray, UInt16Array, UInt32Array};
+    use std::sync::Arc;
+    use yieldlake::analysis::pat::{PatInput, parts_schema, tests_schema};
+    let n = 4u32;
+    let s = |v: &str| Arc::new(StringArray::from(vec![v; n as usize])) as arrow::array::ArrayRef;
+    let parts = RecordBatch::try_new(
+        parts_schema(),
+        vec![
+            s("f1"),
+            Arc::new(UInt32Array::from_iter_values(0..n)),
+            s("L1/1"),
+            s("L1"),
+            s("1"),
+            Arc::new(Int16Array::from_iter_values((0..n).map(|i| i as i16))),
+            Arc::new(Int16Array::from(vec![0i16; n as usize])),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("p{i}")))),
+            Arc::new(UInt16Array::from(vec![1u16; n as usize])),
+            Arc::new(UInt16Array::from(vec![1u16; n as usize])),
+            Arc::new(BooleanArray::from(vec![true; n as usize])),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("w:L1/1/{i}/0")))),
+            Arc::new(UInt32Array::from(vec![0u32; n as usize])),
+            Arc::new(BooleanArray::from(vec![true; n as usize])),
+            Arc::new(BooleanArray::from(vec![true; n as usize])),
+        ],
+    )
+    .unwrap();
+    let tests = RecordBatch::try_new(
+        tests_schema(),
+        vec![
+            Arc::new(StringArray::from(vec!["f1"])),
+            Arc::new(UInt32Array::from(vec![7u32])),
+            Arc::new(UInt32Array::from(vec![100u32])),
+            Arc::new(StringArray::from(vec!["vdd"])),
+            Arc::new(Float32Array::from(vec![Some(0.0f32)])),
+            Arc::new(Float32Array::from(vec![Some(10.0f32)])),
+        ],
+    )
+    .unwrap();
+    let input = PatInput::new(&[parts], &[tests]);
+    let results = |valid: Option<Vec<bool>>, res: Vec<Option<f32>>| {
+        let mut fields = vec![
+            arrow::datatypes::Field::new("part_seq", arrow::datatypes::DataType::UInt32, false),
+            arrow::datatypes::Field::new("test_key", arrow::datatypes::DataType::UInt32, false),
+            arrow::datatypes::Field::new("result", arrow::datatypes::DataType::Float32, true),
+        ];
+        let mut cols: Vec<arrow::array::ArrayRef> = vec![
+            Arc::new(UInt32Array::from_iter_values(0..n)),
+            Arc::new(UInt32Array::from(vec![7u32; n as usize])),
+            Arc::new(Float32Array::from(res)),
+        ];
+        if let Some(v) = valid {
+            fields.push(arrow::datatypes::Field::new("valid", arrow::datatypes::DataType::Boolean, false));
+            cols.push(Arc::new(BooleanArray::from(v)));
+        }
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap()
+    };
+    let all = vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)];
+    let mut without = input.values();
+    without.update_file(&input, "f1", &results(None, all.clone())).unwrap();
+    let mut with = input.values();
+    with.update_file(&input, "f1", &results(Some(vec![true; 4]), all.clone())).unwrap();
+    assert_eq!(without.group(0, 0).values, vec![(1.0, 0), (2.0, 1), (3.0, 2), (4.0, 3)]);
+    assert_eq!(with.group(0, 0).values, without.group(0, 0).values);
+    assert_eq!((with.group(0, 0).lo, with.group(0, 0).hi), (Some(0.0), Some(10.0)));
+    let mut mixed = input.values();
+    mixed.update_file(&input, "f1", &results(Some(vec![true, false, true, true]), vec![Some(1.0), Some(2.0), None, Some(4.0)])).unwrap();
+    assert_eq!(mixed.group(0, 0).values, vec![(1.0, 0), (4.0, 3)]);
+}
+
 /// The quartiles PAT finds by selection (the median's, then Q1 and Q3 within its halves)
 /// equal those of the fully sorted values, for every rule, on samples
 /// that are normal-like, tied, sorted either way, signed zero, and with outliers.
