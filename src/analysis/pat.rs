@@ -180,7 +180,7 @@ pub struct PatInput {
     pub populations: Vec<String>,
     pub tests: Vec<TestId>,
     /// file_id -> (part index by part_seq, test index by test_key); u32::MAX is none.
-    files: FastMap<String, FileIndex>,
+    files: FastMap<Arc<str>, FileIndex>,
     /// Passing parts per population: a group's size at most, reserved at its first value
     /// so that 50 M pushes never reallocate.
     passing: Vec<u32>,
@@ -260,18 +260,24 @@ impl PatInput {
                 let p = match pops.get(pop.value(i)) {
                     Some(p) => *p,
                     None => {
-                        pops.insert(pop.value(i).to_string(), pops.len() as u32);
-                        pops.len() as u32 - 1
+                        let p = input.populations.len() as u32;
+                        pops.insert(pop.value(i).to_string(), p);
+                        input.populations.push(pop.value(i).to_string());
+                        input.passing.push(0);
+                        p
                     }
                 };
-                if p as usize == input.populations.len() {
-                    input.populations.push(pop.value(i).to_string());
-                    input.passing.push(0);
-                }
                 input.passing[p as usize] += (passed.is_valid(i) && passed.value(i)) as u32;
                 let idx = input.parts.len() as u32;
+                let file_id = names.get(file.value(i));
+                let by_seq = &mut input.files.entry(file_id.clone()).or_default().by_seq;
+                let s = seq.value(i) as usize;
+                if by_seq.len() <= s {
+                    by_seq.resize(s + 1, NONE);
+                }
+                by_seq[s] = idx;
                 input.parts.push(Part {
-                    file_id: names.get(file.value(i)),
+                    file_id,
                     part_seq: seq.value(i),
                     population: p,
                     lot_id: names.get(lot.value(i)),
@@ -283,15 +289,6 @@ impl PatInput {
                     soft_bin: sb.is_valid(i).then(|| sb.value(i)),
                     passed: passed.is_valid(i) && passed.value(i),
                 });
-                if !input.files.contains_key(file.value(i)) {
-                    input.files.insert(file.value(i).to_string(), FileIndex::default());
-                }
-                let by_seq = &mut input.files.get_mut(file.value(i)).expect("inserted above").by_seq;
-                let s = seq.value(i) as usize;
-                if by_seq.len() <= s {
-                    by_seq.resize(s + 1, NONE);
-                }
-                by_seq[s] = idx;
             }
         }
         let mut ids: HashMap<TestId, u32> = HashMap::new();
@@ -323,7 +320,7 @@ impl PatInput {
 
     /// The files the parts come from.
     pub fn file_ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.files.keys().cloned().collect();
+        let mut v: Vec<String> = self.files.keys().map(|k| k.to_string()).collect();
         v.sort();
         v
     }
@@ -370,10 +367,7 @@ impl PatValues {
                 continue;
             }
             let pop = input.parts[p as usize].population as usize;
-            let g = &mut self.groups[pop * self.ntests + t as usize];
-            if g.values.capacity() == 0 {
-                g.values.reserve_exact(input.passing[pop] as usize);
-            }
+            let g = self.group_mut(input, pop, t as usize);
             if g.lo.is_none() && lo.is_valid(i) {
                 g.lo = Some(lo.value(i));
             }
@@ -424,12 +418,9 @@ impl PatValues {
             if g0 == NONE || t == NONE {
                 continue;
             }
-            let g = &mut self.groups[(g0 + t) as usize];
+            let g = self.group_mut(input, (g0 / nt) as usize, t as usize);
             if g.values.is_empty() {
                 (g.lo, g.hi) = fi.limits[k];
-                if g.values.capacity() == 0 {
-                    g.values.reserve_exact(input.passing[(g0 / nt) as usize] as usize);
-                }
             }
             g.values.push((rv[i], fi.by_seq[s]));
         }
@@ -447,6 +438,15 @@ impl PatValues {
             g.lo = g.lo.or(o.lo);
             g.hi = g.hi.or(o.hi);
         }
+    }
+
+    /// A group to push to, reserved at its first touch to its population's passing parts.
+    fn group_mut(&mut self, input: &PatInput, pop: usize, test: usize) -> &mut Group {
+        let g = &mut self.groups[pop * self.ntests + test];
+        if g.values.capacity() == 0 {
+            g.values.reserve_exact(input.passing[pop] as usize);
+        }
+        g
     }
 
     pub fn group(&self, pop: usize, test: usize) -> &Group {
@@ -723,13 +723,9 @@ impl Default for GdbnConfig {
     }
 }
 
-/// Good dies in bad neighbourhoods of one wafer map: (x, y, score) of each flagged die.
-pub fn gdbn(map: &WaferMap, cfg: &GdbnConfig) -> Vec<(i16, i16, u32)> {
-    gdbn_dies(map, &PosIndex::new(&map.dies), cfg).into_iter().map(|(d, score)| (map.dies[d].x, map.dies[d].y, score)).collect()
-}
-
-/// [`gdbn`] as (die index, score), with the map's position index built once by the caller.
-fn gdbn_dies(map: &WaferMap, at: &PosIndex, cfg: &GdbnConfig) -> Vec<(usize, u32)> {
+/// Good dies in bad neighbourhoods of one wafer map: (die index, score) of each flagged
+/// die, with the map's position index built once by the caller.
+fn gdbn(map: &WaferMap, at: &PosIndex, cfg: &GdbnConfig) -> Vec<(usize, u32)> {
     let bad: Vec<bool> = map
         .dies
         .iter()
@@ -1057,12 +1053,8 @@ pub fn yield_loss(input: &PatInput, flags: &[Flag]) -> Vec<YieldLoss> {
 
 /// The lots' wafers as maps of their deciding dies (position, pass/fail, hard bin), for
 /// the spatial screens: the same dies `wafermap` draws, without reading them again.
-pub fn input_maps(input: &PatInput) -> Vec<WaferMap> {
-    input_maps_parts(input).into_iter().map(|(m, _)| m).collect()
-}
-
-/// [`input_maps`], each with its dies' part indices, sorted by lot and wafer.
-fn input_maps_parts(input: &PatInput) -> Vec<(WaferMap, Vec<u32>)> {
+/// Each with its dies' part indices, sorted by lot and wafer.
+fn input_maps(input: &PatInput) -> Vec<(WaferMap, Vec<u32>)> {
     let mut index: FastMap<(&str, &str), usize> = FastMap::default();
     let mut maps: Vec<(WaferMap, Vec<u32>)> = Vec::new();
     for (i, p) in input.parts.iter().enumerate() {
@@ -1107,7 +1099,7 @@ pub fn spatial_flags(input: &PatInput, gdbn_cfg: Option<&GdbnConfig>, zpat: Opti
     if gdbn_cfg.is_none() && zpat.is_none() {
         return Vec::new();
     }
-    let maps = input_maps_parts(input);
+    let maps = input_maps(input);
     let index: Vec<PosIndex> = maps.par_iter().map(|(m, _)| PosIndex::new(&m.dies)).collect();
     // The passing part at a position of map m.
     let good = |m: usize, d: usize| {
@@ -1116,7 +1108,7 @@ pub fn spatial_flags(input: &PatInput, gdbn_cfg: Option<&GdbnConfig>, zpat: Opti
     };
     let mut flags = Vec::new();
     if let Some(cfg) = gdbn_cfg {
-        let found: Vec<Vec<(usize, u32)>> = maps.par_iter().zip(&index).map(|((m, _), at)| gdbn_dies(m, at, cfg)).collect();
+        let found: Vec<Vec<(usize, u32)>> = maps.par_iter().zip(&index).map(|((m, _), at)| gdbn(m, at, cfg)).collect();
         for (m, dies) in found.into_iter().enumerate() {
             for (d, score) in dies {
                 if let Some(part) = good(m, d) {

@@ -85,7 +85,6 @@ pub fn quartiles_select<T: Sample>(v: &mut [T], rule: QuantileRule) -> Option<[f
         return None;
     }
     let h = |p: f64| rank(n, p, rule);
-    let interp = |hh: f64, (a, b): (f64, f64)| if hh > hh.floor() { a + (b - a) * (hh - hh.floor()) } else { a };
     let cmp = |a: &T, b: &T| a.total_order(b);
     let min = |s: &[T]| s.iter().map(|x| (*x).into()).fold(f64::INFINITY, f64::min);
     // Order statistic k (0-based) and k + 1 within v[from..to], where v is already
@@ -96,6 +95,7 @@ pub fn quartiles_select<T: Sample>(v: &mut [T], rule: QuantileRule) -> Option<[f
         let nx = if rest.is_empty() { next_outside } else { min(rest) };
         (x, nx)
     };
+    let interp = |hh: f64, (a, b): (f64, f64)| if hh > hh.floor() { a + (b - a) * (hh - hh.floor()) } else { a };
     let h2 = h(0.5);
     let k2 = h2.floor() as usize - 1;
     let (m, m_next) = pair(v, 0, n, k2, f64::NAN);
