@@ -198,11 +198,72 @@ async fn serve_step(ctx: &datafusion::prelude::SessionContext, lake: &Path, n: u
     outln!("{}\n   ... {} rows", shown.join("\n"), remote.iter().map(|b| b.num_rows()).sum::<usize>());
     let _ = stop_tx.send(());
     server.await??;
-    Ok(if r == l {
+    let mismatches = if r == l {
         outln!("   identical to the embedded engine's answer");
         0
     } else {
         outln!("   MISMATCH: Flight SQL and the embedded engine differ");
+        1
+    };
+    #[cfg(feature = "cluster")]
+    let mismatches = mismatches + cluster_step(lake, sql, &l).await?;
+    Ok(mismatches)
+}
+
+/// The same SQL on Apache DataFusion Ballista: a scheduler and an executor (here in this
+/// process, on loopback ports; `yieldlake-scheduler` and `yieldlake-executor` run them
+/// as processes) and `sql --cluster` as the client.
+#[cfg(feature = "cluster")]
+async fn cluster_step(lake: &Path, sql: &str, local: &str) -> Result<u32> {
+    use yieldlake::serve::cluster::{ExecutorSettings, SchedulerSettings, run_executor, run_scheduler};
+    let port = |what: &str| -> Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0").with_context(|| format!("a free port for the {what}"))?.local_addr()?.port())
+    };
+    let sched = port("scheduler")?;
+    let scheduler = tokio::spawn(run_scheduler(SchedulerSettings {
+        bind_host: "127.0.0.1".into(),
+        bind_port: sched,
+        external_host: "127.0.0.1".into(),
+        executor_timeout_seconds: 30,
+    }));
+    // The executor retries its registration until the scheduler listens.
+    let executor = tokio::spawn(run_executor(ExecutorSettings {
+        bind_host: "127.0.0.1".into(),
+        external_host: Some("127.0.0.1".into()),
+        bind_port: port("executor's Flight service")?,
+        bind_grpc_port: port("executor's gRPC service")?,
+        scheduler_host: "127.0.0.1".into(),
+        scheduler_port: sched,
+        vcores: 2,
+        work_dir: None,
+        heartbeat_seconds: 5,
+    }));
+    let url = format!("df://127.0.0.1:{sched}");
+    outln!("\n   and on an Apache DataFusion Ballista cluster (yieldlake sql --cluster {url}; scheduler and executor in-process here):");
+    let cfg = super::sql::EngineArgs::default().config();
+    let cfg = yieldlake::query::QueryConfig { cluster: Some(url), ..cfg };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Until the executor has registered, the scheduler has nowhere to run the query.
+    let batches = loop {
+        let ctx = yieldlake::query::session(lake, &cfg).await?;
+        match yieldlake::query::query(&ctx, sql, false).await?.collect().await {
+            Ok(b) => break b,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::info!("cluster not ready yet: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("the query on the Ballista cluster"),
+        }
+    };
+    scheduler.abort();
+    executor.abort();
+    let plain: Vec<_> = batches.iter().map(super::sql::plain).collect::<Result<_>>()?;
+    let text = arrow::util::pretty::pretty_format_batches(&plain)?.to_string();
+    Ok(if text == local {
+        outln!("   {} rows, identical to the embedded engine's answer", batches.iter().map(|b| b.num_rows()).sum::<usize>());
+        0
+    } else {
+        outln!("   MISMATCH: the Ballista cluster and the embedded engine differ");
         1
     })
 }

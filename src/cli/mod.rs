@@ -91,8 +91,11 @@ enum Cmd {
 }
 
 fn init_logging(fmt: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG")
-        .unwrap_or_else(|_| if matches!(fmt, LogFormat::Json) { "info".into() } else { "warn".into() });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| {
+        // The demo's in-process scheduler warns of "no alive executors" while its
+        // executor registers: expected there, noise on a terminal.
+        if matches!(fmt, LogFormat::Json) { "info".into() } else { "warn,ballista_scheduler::state::executor_manager=error".into() }
+    });
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match fmt {
         LogFormat::Json => b.json().init(),

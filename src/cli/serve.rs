@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use yieldlake::serve::{self, ServeConfig, TokenFile};
 
-use super::sql::EngineArgs;
+use super::sql::{ClusterArg, EngineArgs};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -44,6 +44,8 @@ pub struct ServeArgs {
     spill_dir: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    cluster: ClusterArg,
 }
 
 #[derive(clap::Args)]
@@ -98,7 +100,7 @@ impl ServeArgs {
             max_concurrent: self.max_concurrent,
             max_prepared: self.max_prepared,
             spill_dir: self.spill_dir.clone(),
-            query: self.engine.config(),
+            query: self.cluster.apply(self.engine.config())?,
         };
         Ok(cfg)
     }

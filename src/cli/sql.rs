@@ -35,6 +35,28 @@ pub struct SqlArgs {
     allow_write: bool,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    cluster: ClusterArg,
+}
+
+/// Where queries run: here, or on a Ballista cluster (`sql` and `serve`).
+#[derive(clap::Args, Clone, Default)]
+pub struct ClusterArg {
+    /// Run queries on the Ballista scheduler at df://HOST:PORT (our `yieldlake-scheduler`
+    /// with `yieldlake-executor`s that see the lake at the same path).
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
+}
+
+impl ClusterArg {
+    /// Sets the cluster on a session config, refusing a malformed address up front.
+    pub fn apply(&self, mut cfg: QueryConfig) -> Result<QueryConfig> {
+        if let Some(url) = &self.cluster {
+            query::cluster::scheduler_url(url)?;
+            cfg.cluster = Some(url.clone());
+        }
+        Ok(cfg)
+    }
 }
 
 /// Engine settings shared by every command that runs SQL.
@@ -52,8 +74,8 @@ pub enum Switch {
 }
 
 impl SqlArgs {
-    fn config(&self) -> QueryConfig {
-        self.engine.config()
+    fn config(&self) -> Result<QueryConfig> {
+        self.cluster.apply(self.engine.config())
     }
 }
 
@@ -146,7 +168,7 @@ pub fn run(a: SqlArgs) -> Result<ExitCode> {
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let ctx = query::session(&a.lake, &a.config()).await?;
+        let ctx = query::session(&a.lake, &a.config()?).await?;
         let mut out: Box<dyn Write> = match &a.output {
             Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
             None => Box::new(super::output::stdout()),

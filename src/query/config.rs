@@ -27,6 +27,9 @@ pub struct QueryConfig {
     /// Settings as (key, value), applied in order over the defaults: DataFusion's
     /// (`datafusion.execution.batch_size`) and ours (`yieldlake.partial_group_by`).
     pub settings: Vec<(String, String)>,
+    /// A Ballista scheduler (`df://HOST:PORT`): queries are planned here and run on its
+    /// executors (see `query::cluster`).
+    pub cluster: Option<String>,
 }
 
 impl QueryConfig {

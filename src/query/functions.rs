@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
 use arrow::datatypes::{DataType, Field, Float64Type};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Accumulator, ColumnarValue, Volatility, create_udaf, create_udf};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udaf, create_udf};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
@@ -19,6 +19,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
 
 /// `cpk(mean, sd, lo, hi)` and `robust_sigma(x)`.
 pub fn register(ctx: &SessionContext) {
+    let (scalar, aggregate) = udfs();
+    scalar.into_iter().for_each(|f| ctx.register_udf(f));
+    aggregate.into_iter().for_each(|f| ctx.register_udaf(f));
+}
+
+/// The functions as values, for registries that are not a session's (a Ballista
+/// scheduler's and executor's).
+pub fn udfs() -> (Vec<ScalarUDF>, Vec<AggregateUDF>) {
     let cpk = create_udf(
         "cpk",
         vec![DataType::Float64, DataType::Float64, DataType::Float64, DataType::Float64],
@@ -37,7 +45,6 @@ pub fn register(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     );
-    ctx.register_udf(cpk);
     let rs = create_udaf(
         "robust_sigma",
         vec![DataType::Float64],
@@ -46,7 +53,7 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(|_| Ok(Box::new(RobustSigma::default()))),
         Arc::new(vec![DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))]),
     );
-    ctx.register_udaf(rs);
+    (vec![cpk], vec![rs])
 }
 
 #[derive(Debug, Default)]

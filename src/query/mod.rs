@@ -1,8 +1,11 @@
 //! SQL over the lake on DataFusion: the session and its catalog, the views, the
 //! `results_final` table provider, our functions (wrapping `analysis`), the read-only
-//! rule, and the `PartialGroupBy` optimizer rule with its operator.
+//! rule, the `PartialGroupBy` optimizer rule with its operator, and the same session on a
+//! Ballista cluster with the codec its plans cross in.
 
 pub mod answers;
+pub mod cluster;
+mod codec;
 pub mod config;
 pub mod functions;
 pub mod group_by;

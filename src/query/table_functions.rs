@@ -3,6 +3,7 @@
 //! runs the same code as the command (`super::answers`) when the query is executed.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -46,8 +47,12 @@ enum Kind {
     Syl,
 }
 
+/// A table function of one session, over its lake.
 #[derive(Debug)]
-struct AnswerFn(Kind);
+struct AnswerFn {
+    kind: Kind,
+    lake: Arc<PathBuf>,
+}
 
 fn string_arg(name: &str, e: &Expr) -> Result<String> {
     match e {
@@ -66,43 +71,61 @@ fn empty_schema(kind: Kind) -> Result<SchemaRef> {
     })
 }
 
-impl TableFunctionImpl for AnswerFn {
-    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let name = match self.0 {
+impl Kind {
+    const ALL: [Kind; 5] = [Kind::Yields, Kind::Bins, Kind::Stats, Kind::Checks, Kind::Syl];
+
+    fn name(self) -> &'static str {
+        match self {
             Kind::Yields => "yield_by",
             Kind::Bins => "bins_by",
             Kind::Stats => "test_stats",
             Kind::Checks => "summary_checks",
             Kind::Syl => "syl",
-        };
+        }
+    }
+}
+
+impl TableFunctionImpl for AnswerFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let name = self.kind.name();
         let a: Vec<String> = args.exprs().iter().map(|e| string_arg(name, e)).collect::<Result<_>>()?;
-        if self.0 == Kind::Syl {
+        if self.kind == Kind::Syl {
             if a.is_empty() || a.len() > 2 {
                 return Err(DataFusionError::Plan("syl(product [, stage]): one or two arguments".into()));
             }
             return Ok(Arc::new(AnswerTable {
-                kind: self.0,
+                kind: self.kind,
                 by: By::Lot,
                 lot: Some(a[0].clone()),
                 stage: a.get(1).cloned(),
-                schema: empty_schema(self.0)?,
+                schema: empty_schema(self.kind)?,
+                lake: self.lake.clone(),
+                remote: false,
             }));
         }
-        let (by, lot) = if self.0 == Kind::Checks {
+        let (by, lot) = if self.kind == Kind::Checks {
             (By::Lot, a.first().cloned())
         } else {
             let Some(b) = a.first() else { return Err(DataFusionError::Plan(format!("{name}(by [, lot]): `by` is missing"))) };
             let by =
                 <By as clap::ValueEnum>::from_str(b, true).map_err(|_| DataFusionError::Plan(format!("{name}: unknown grouping {b:?}")))?;
-            if self.0 == Kind::Stats && !matches!(by, By::Lot | By::Wafer | By::Site) {
+            if self.kind == Kind::Stats && !matches!(by, By::Lot | By::Wafer | By::Site) {
                 return Err(DataFusionError::Plan(format!("{name}: statistics group by lot, wafer or site, not {b:?}")));
             }
             (by, a.get(1).cloned())
         };
-        if a.len() > 2 || (self.0 == Kind::Checks && a.len() > 1) {
+        if a.len() > 2 || (self.kind == Kind::Checks && a.len() > 1) {
             return Err(DataFusionError::Plan(format!("{name}: too many arguments")));
         }
-        Ok(Arc::new(AnswerTable { kind: self.0, by, lot, stage: None, schema: empty_schema(self.0)? }))
+        Ok(Arc::new(AnswerTable {
+            kind: self.kind,
+            by,
+            lot,
+            stage: None,
+            schema: empty_schema(self.kind)?,
+            lake: self.lake.clone(),
+            remote: false,
+        }))
     }
 }
 
@@ -113,6 +136,12 @@ struct AnswerTable {
     lot: Option<String>,
     stage: Option<String>,
     schema: SchemaRef,
+    /// The lake the call was planned against.
+    lake: Arc<PathBuf>,
+    /// Decoded from a client's plan on a Ballista scheduler (see `super::codec`): the
+    /// answer is computed from a session of this process over `lake`, not from the
+    /// scanning session, which has no lake tables.
+    remote: bool,
 }
 
 impl fmt::Debug for AnswerTable {
@@ -140,7 +169,11 @@ impl TableProvider for AnswerTable {
             .as_any()
             .downcast_ref::<SessionState>()
             .ok_or_else(|| DataFusionError::Internal("table functions need a SessionState".into()))?;
-        let ctx = SessionContext::new_with_state(st.clone());
+        let ctx = if self.remote {
+            super::session(&self.lake, &super::QueryConfig::default()).await?
+        } else {
+            SessionContext::new_with_state(st.clone())
+        };
         let lot = self.lot.as_deref();
         let batch: RecordBatch = match self.kind {
             Kind::Yields => answers::yields(&ctx, self.by, lot).await?.tables.yields,
@@ -167,11 +200,42 @@ pub fn is_answer(provider: &dyn TableProvider) -> bool {
     provider.downcast_ref::<AnswerTable>().is_some()
 }
 
-/// Registers the table functions with a session.
-pub fn register(ctx: &SessionContext) {
-    ctx.register_udtf("yield_by", Arc::new(AnswerFn(Kind::Yields)));
-    ctx.register_udtf("bins_by", Arc::new(AnswerFn(Kind::Bins)));
-    ctx.register_udtf("test_stats", Arc::new(AnswerFn(Kind::Stats)));
-    ctx.register_udtf("summary_checks", Arc::new(AnswerFn(Kind::Checks)));
-    ctx.register_udtf("syl", Arc::new(AnswerFn(Kind::Syl)));
+/// A call as text, for a plan sent to a Ballista scheduler (see `super::codec`); `None`
+/// for any other provider.
+pub(crate) fn encode_call(provider: &dyn TableProvider) -> Option<String> {
+    let t = provider.downcast_ref::<AnswerTable>()?;
+    let by = clap::ValueEnum::to_possible_value(&t.by)?.get_name().to_string();
+    let call = serde_json::json!({ "fn": t.kind.name(), "by": by, "lot": t.lot, "stage": t.stage, "lake": t.lake.as_ref() });
+    Some(call.to_string())
+}
+
+/// The provider [`encode_call`] wrote. It computes its answer where it is scanned: on the
+/// scheduler, from the lake the client named.
+pub(crate) fn decode_call(call: &str, schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    #[derive(serde::Deserialize)]
+    struct Call {
+        #[serde(rename = "fn")]
+        name: String,
+        by: String,
+        lot: Option<String>,
+        stage: Option<String>,
+        lake: PathBuf,
+    }
+    let bad = |why: String| DataFusionError::Plan(format!("table function call {call:?}: {why}"));
+    let c: Call = serde_json::from_str(call).map_err(|e| bad(e.to_string()))?;
+    let kind = Kind::ALL.into_iter().find(|k| k.name() == c.name).ok_or_else(|| bad("unknown function".into()))?;
+    let by = <By as clap::ValueEnum>::from_str(&c.by, true).map_err(|_| bad(format!("unknown grouping {:?}", c.by)))?;
+    let own = empty_schema(kind)?;
+    if own.fields() != schema.fields() {
+        return Err(bad("the client's columns differ from this build's (mixed yieldlake versions?)".into()));
+    }
+    Ok(Arc::new(AnswerTable { kind, by, lot: c.lot, stage: c.stage, schema: own, lake: Arc::new(c.lake), remote: true }))
+}
+
+/// Registers the table functions with a session over the lake at `lake`.
+pub fn register(ctx: &SessionContext, lake: &Path) {
+    let lake = Arc::new(lake.to_path_buf());
+    for kind in Kind::ALL {
+        ctx.register_udtf(kind.name(), Arc::new(AnswerFn { kind, lake: lake.clone() }));
+    }
 }

@@ -1,8 +1,11 @@
 //! `yieldlake serve`: the lake's SQL over Arrow Flight SQL, for BI tools, notebooks and
 //! ADBC/JDBC drivers. The same session as `yieldlake sql` (tables, views, functions),
 //! read-only, with bearer tokens whose lot limits are applied in the plan, a fresh
-//! snapshot of the lake per query, and bounded memory and concurrency.
+//! snapshot of the lake per query, and bounded memory and concurrency. With the `cluster`
+//! feature, also our Ballista scheduler and executor processes.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod flight;
 pub mod scope;
 mod snapshot;

@@ -22,6 +22,10 @@ use crate::query::table_functions;
 #[derive(Debug)]
 pub struct LotScope {
     pub lots: Arc<Vec<String>>,
+    /// Limit table functions' answers too. On a cluster the scheduler computes them from
+    /// its own, unlimited session, so their rows are filtered instead (an answer without
+    /// a `lot_id` column then has none).
+    pub answers_too: bool,
 }
 
 impl AnalyzerRule for LotScope {
@@ -46,7 +50,7 @@ impl LotScope {
             return false;
         }
         match source_as_provider(&scan.source) {
-            Ok(p) => !table_functions::is_answer(p.as_ref()),
+            Ok(p) => self.answers_too || !table_functions::is_answer(p.as_ref()),
             Err(_) => true,
         }
     }

@@ -74,7 +74,7 @@ impl Snapshots {
             .build_arc()?;
         let mut b = SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime);
         if let Some(lots) = scope {
-            b = b.with_analyzer_rule(Arc::new(LotScope { lots }));
+            b = b.with_analyzer_rule(Arc::new(LotScope { lots, answers_too: self.query.cluster.is_some() }));
         }
         Ok(SessionContext::new_with_state(b.build()))
     }

@@ -3,6 +3,8 @@
 mod alloc;
 mod answers;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod common;
 mod corpus;
 mod generate;

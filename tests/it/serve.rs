@@ -29,7 +29,7 @@ fn yl(args: &[&str]) -> std::process::Output {
 
 /// A lake of the sample data: the wafer-sort and final-test lot, the power lot, the
 /// qualification lot and the V4-2007 lot.
-fn sample_lake(dir: &Path, parts: &[&str]) -> PathBuf {
+pub(super) fn sample_lake(dir: &Path, parts: &[&str]) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
     let lake = dir.join("lake");
     let mut args = vec!["ingest".to_string(), "--lake".into(), lake.to_string_lossy().into_owned()];
@@ -39,11 +39,11 @@ fn sample_lake(dir: &Path, parts: &[&str]) -> PathBuf {
     lake
 }
 
-const ALL: &[&str] = &["auto-ic-ws", "auto-ic-ft", "power-mosfet", "qual-readpoints", "v4-2007"];
+pub(super) const ALL: &[&str] = &["auto-ic-ws", "auto-ic-ft", "power-mosfet", "qual-readpoints", "v4-2007"];
 
 #[path = "../../benches/common/suite.rs"]
 mod query_suite;
-use query_suite::suite;
+pub(super) use query_suite::suite;
 
 struct Server {
     child: Child,
@@ -72,7 +72,7 @@ fn start(lake: &Path, extra: &[&str]) -> Server {
     Server { child, addr }
 }
 
-async fn client(addr: &str, token: Option<&str>) -> FlightSqlServiceClient<Channel> {
+pub(super) async fn client(addr: &str, token: Option<&str>) -> FlightSqlServiceClient<Channel> {
     let ch = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     let mut c = FlightSqlServiceClient::new(ch);
     if let Some(t) = token {
@@ -83,7 +83,7 @@ async fn client(addr: &str, token: Option<&str>) -> FlightSqlServiceClient<Chann
 
 type Flight<T> = Result<T, arrow_flight::error::FlightError>;
 
-async fn fetch(c: &mut FlightSqlServiceClient<Channel>, info: arrow_flight::FlightInfo) -> Flight<Vec<RecordBatch>> {
+pub(super) async fn fetch(c: &mut FlightSqlServiceClient<Channel>, info: arrow_flight::FlightInfo) -> Flight<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for ep in info.endpoint {
         let s = c.do_get(ep.ticket.unwrap()).await?;
@@ -92,25 +92,25 @@ async fn fetch(c: &mut FlightSqlServiceClient<Channel>, info: arrow_flight::Flig
     Ok(out)
 }
 
-async fn remote(c: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Flight<Vec<RecordBatch>> {
+pub(super) async fn remote(c: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Flight<Vec<RecordBatch>> {
     let info = c.execute(sql.to_string(), None).await?;
     fetch(c, info).await
 }
 
-async fn local(lake: &Path, sql: &str) -> Vec<RecordBatch> {
+pub(super) async fn local(lake: &Path, sql: &str) -> Vec<RecordBatch> {
     let ctx = query::session(lake, &QueryConfig::default()).await.unwrap();
     query::query(&ctx, sql, false).await.unwrap().collect().await.unwrap()
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub(super) enum Cell {
     Text(Option<String>),
     Num(Option<f64>),
 }
 
 /// Rows as text, floating point as numbers (compared to 1e-9 relative: partitions may sum
 /// in another order from run to run).
-fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
+pub(super) fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
     let mut out = Vec::new();
     for b in batches {
         let cols: Vec<Vec<Cell>> = b
@@ -136,7 +136,7 @@ fn rows(batches: &[RecordBatch]) -> Vec<Vec<Cell>> {
     out
 }
 
-fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
+pub(super) fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
             x.len() == y.len()
@@ -149,12 +149,12 @@ fn same(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
         })
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(super) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
 
 /// A token made by `yieldlake token`: (file entry, token).
-fn make_token(name: &str, limits: &[&str]) -> (String, String) {
+pub(super) fn make_token(name: &str, limits: &[&str]) -> (String, String) {
     let mut args = vec!["token", "--name", name];
     args.extend_from_slice(limits);
     let o = yl(&args);
@@ -163,12 +163,12 @@ fn make_token(name: &str, limits: &[&str]) -> (String, String) {
     (String::from_utf8(o.stdout).unwrap(), token)
 }
 
-fn count(b: &[RecordBatch]) -> i64 {
+pub(super) fn count(b: &[RecordBatch]) -> i64 {
     let c = cast(b[0].column(0), &DataType::Int64).unwrap();
     c.as_primitive::<arrow::datatypes::Int64Type>().value(0)
 }
 
-fn texts(b: &[RecordBatch]) -> BTreeSet<String> {
+pub(super) fn texts(b: &[RecordBatch]) -> BTreeSet<String> {
     rows(b)
         .into_iter()
         .flatten()
