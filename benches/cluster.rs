@@ -10,27 +10,17 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/procs.rs"]
+mod procs;
 #[path = "common/suite.rs"]
 mod suite;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use procs::{Proc, free_port};
 use yieldlake::query::{self, QueryConfig};
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Starts a process and returns once it logs `ready`.
 fn start(exe: &str, args: &[String], ready: &str) -> Proc {

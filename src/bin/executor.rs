@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use yieldlake::serve::cluster::{ExecutorSettings, run_executor};
+use yieldlake::serve::cluster::{ExecutorSettings, run_executor, run_process};
 
 /// A Ballista 55 executor for yieldlake's SQL. It reads the lake's Parquet files by the
 /// paths the client plans with: the lake must be at the same path on every host.
@@ -42,8 +42,6 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
     let a = Args::parse();
     let settings = ExecutorSettings {
         external_host: Some(a.external_host.unwrap_or_else(|| a.bind_host.clone())),
@@ -56,18 +54,6 @@ fn main() -> ExitCode {
         work_dir: a.work_dir,
         heartbeat_seconds: a.executor_heartbeat_interval_seconds,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(32 << 20).build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run_executor(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = std::env::var("YIELDLAKE_LOG").unwrap_or_else(|_| "info".into());
+    run_process(&log, run_executor(settings))
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use yieldlake::serve::cluster::{SchedulerSettings, run_scheduler};
+use yieldlake::serve::cluster::{SchedulerSettings, run_process, run_scheduler};
 
 /// A Ballista 55 scheduler for yieldlake's SQL (`yieldlake sql --cluster df://HOST:PORT`).
 #[derive(Parser)]
@@ -25,8 +25,6 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YIELDLAKE_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
     let a = Args::parse();
     let settings = SchedulerSettings {
         external_host: a.external_host.unwrap_or_else(|| a.bind_host.clone()),
@@ -34,20 +32,6 @@ fn main() -> ExitCode {
         bind_port: a.bind_port,
         executor_timeout_seconds: a.executor_timeout_seconds,
     };
-    // Deep plans recurse while they are decoded and planned: big stacks, as Ballista's own
-    // scheduler has.
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(32 << 20).build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run_scheduler(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = std::env::var("YIELDLAKE_LOG").unwrap_or_else(|_| "info".into());
+    run_process(&log, run_scheduler(settings))
 }

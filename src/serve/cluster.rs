@@ -3,8 +3,10 @@
 //! binaries do not have. The `yieldlake-scheduler` and `yieldlake-executor` binaries
 //! lower their flags into these configs.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -101,4 +103,24 @@ pub async fn run_executor(s: ExecutorSettings) -> Result<()> {
     };
     start_executor_process(Arc::new(config)).await.context("executor")?;
     Ok(())
+}
+
+/// A scheduler's or executor's whole process: logs to stderr at `log_filter` (an
+/// `EnvFilter` directive), a runtime with big stacks (plans recurse while they are decoded
+/// and planned, as in Ballista's own binaries), and an error as exit status 1.
+pub fn run_process(log_filter: &str, run: impl Future<Output = Result<()>>) -> ExitCode {
+    tracing_subscriber::fmt().with_env_filter(log_filter).with_writer(std::io::stderr).with_ansi(false).init();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 << 20)
+        .build()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(run));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -6,30 +6,21 @@
 //! the cluster serving; a bad address is refused clearly; the deployment examples in
 //! `contrib/cluster/` use only flags the binaries take.
 
+#[path = "../../benches/common/procs.rs"]
+mod procs;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use yieldlake::query::{self, QueryConfig};
 
+use procs::{Proc, free_port};
+
 use super::serve::{ALL, client, count, local, make_token, remote, rows, rt, same, sample_lake, suite, texts};
-
-/// A process killed when the test ends, pass or fail.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn exe(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
