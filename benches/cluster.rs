@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use procs::{Proc, free_port};
+use procs::{Proc, executor_args, free_port};
 use yieldlake::query::{self, QueryConfig};
 
 /// Starts a process and returns once it logs `ready`.
@@ -42,17 +42,7 @@ fn start(exe: &str, args: &[String], ready: &str) -> Proc {
 }
 
 fn executor(scheduler_port: u16) -> Proc {
-    let args = [
-        "--bind-port".to_string(),
-        free_port().to_string(),
-        "--bind-grpc-port".into(),
-        free_port().to_string(),
-        "--scheduler-host".into(),
-        "127.0.0.1".into(),
-        "--scheduler-port".into(),
-        scheduler_port.to_string(),
-    ];
-    start(env!("CARGO_BIN_EXE_yieldlake-executor"), &args, "registration succeed")
+    start(env!("CARGO_BIN_EXE_yieldlake-executor"), &executor_args(scheduler_port), "registration succeed")
 }
 
 /// Best time of `runs` per query, and the row counts.

@@ -1,5 +1,6 @@
 //! Child processes for the cluster benchmark and tests (`tests/it/cluster.rs`, by
-//! `#[path]`): a process killed when dropped, and a free loopback port.
+//! `#[path]`): a process killed when dropped, a free loopback port, and an executor's
+//! flags.
 
 use std::process::Child;
 
@@ -16,4 +17,24 @@ impl Drop for Proc {
 /// A loopback port free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `yieldlake-executor` flags for an executor on free loopback ports, registering with the
+/// scheduler on `scheduler_port`.
+pub fn executor_args(scheduler_port: u16) -> Vec<String> {
+    let (flight, grpc, sched) = (free_port().to_string(), free_port().to_string(), scheduler_port.to_string());
+    [
+        "--bind-host",
+        "127.0.0.1",
+        "--bind-port",
+        &flight,
+        "--bind-grpc-port",
+        &grpc,
+        "--scheduler-host",
+        "127.0.0.1",
+        "--scheduler-port",
+        &sched,
+    ]
+    .map(String::from)
+    .to_vec()
 }

@@ -44,7 +44,7 @@ struct Args {
 fn main() -> ExitCode {
     let a = Args::parse();
     let settings = ExecutorSettings {
-        external_host: Some(a.external_host.unwrap_or_else(|| a.bind_host.clone())),
+        external_host: a.external_host.unwrap_or_else(|| a.bind_host.clone()),
         bind_host: a.bind_host,
         bind_port: a.bind_port,
         bind_grpc_port: a.bind_grpc_port,

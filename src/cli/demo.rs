@@ -229,7 +229,7 @@ async fn cluster_step(lake: &Path, sql: &str, local: &str) -> Result<u32> {
     // The executor retries its registration until the scheduler listens.
     let executor = tokio::spawn(run_executor(ExecutorSettings {
         bind_host: "127.0.0.1".into(),
-        external_host: Some("127.0.0.1".into()),
+        external_host: "127.0.0.1".into(),
         bind_port: port("executor's Flight service")?,
         bind_grpc_port: port("executor's gRPC service")?,
         scheduler_host: "127.0.0.1".into(),

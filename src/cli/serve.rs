@@ -100,7 +100,7 @@ impl ServeArgs {
             max_concurrent: self.max_concurrent,
             max_prepared: self.max_prepared,
             spill_dir: self.spill_dir.clone(),
-            query: self.cluster.apply(self.engine.config())?,
+            query: self.cluster.apply(self.engine.config()),
         };
         Ok(cfg)
     }

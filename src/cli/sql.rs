@@ -49,13 +49,10 @@ pub struct ClusterArg {
 }
 
 impl ClusterArg {
-    /// Sets the cluster on a session config, refusing a malformed address up front.
-    pub fn apply(&self, mut cfg: QueryConfig) -> Result<QueryConfig> {
-        if let Some(url) = &self.cluster {
-            query::cluster::scheduler_url(url)?;
-            cfg.cluster = Some(url.clone());
-        }
-        Ok(cfg)
+    /// Sets the cluster on a session config; the session checks the address when it
+    /// opens (`query::cluster::scheduler_url`).
+    pub fn apply(&self, cfg: QueryConfig) -> QueryConfig {
+        QueryConfig { cluster: self.cluster.clone(), ..cfg }
     }
 }
 
@@ -74,7 +71,7 @@ pub enum Switch {
 }
 
 impl SqlArgs {
-    fn config(&self) -> Result<QueryConfig> {
+    fn config(&self) -> QueryConfig {
         self.cluster.apply(self.engine.config())
     }
 }
@@ -168,7 +165,7 @@ pub fn run(a: SqlArgs) -> Result<ExitCode> {
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let ctx = query::session(&a.lake, &a.config()?).await?;
+        let ctx = query::session(&a.lake, &a.config()).await?;
         let mut out: Box<dyn Write> = match &a.output {
             Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
             None => Box::new(super::output::stdout()),

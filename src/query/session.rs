@@ -45,13 +45,13 @@ pub async fn session(lake: &Path, cfg: &QueryConfig) -> Result<SessionContext> {
 /// cluster holds stock DataFusion nodes, our functions by name and our table functions
 /// (see `super::codec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Engine {
+enum Engine {
     Embedded,
     Cluster,
 }
 
 /// Registers the lake's tables, views and functions with a session.
-pub(crate) async fn register_lake(ctx: &SessionContext, root: &Path, manifest: &Manifest, engine: Engine) -> Result<()> {
+async fn register_lake(ctx: &SessionContext, root: &Path, manifest: &Manifest, engine: Engine) -> Result<()> {
     let listing = |files: Vec<PathBuf>, schema| -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
         if files.is_empty() {
             // A table no file has written yet: no rows, and a provider Ballista's codec

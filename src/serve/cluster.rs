@@ -33,7 +33,7 @@ pub struct SchedulerSettings {
 pub struct ExecutorSettings {
     pub bind_host: String,
     /// The host name the scheduler and other executors reach this one by.
-    pub external_host: Option<String>,
+    pub external_host: String,
     /// Arrow Flight: where other executors and clients fetch this one's results.
     pub bind_port: u16,
     /// gRPC: where the scheduler sends tasks.
@@ -87,7 +87,7 @@ pub async fn run_executor(s: ExecutorSettings) -> Result<()> {
     };
     let config = ExecutorProcessConfig {
         bind_host: s.bind_host,
-        external_host: s.external_host,
+        external_host: Some(s.external_host),
         port: s.bind_port,
         grpc_port: s.bind_grpc_port,
         scheduler_host: s.scheduler_host,

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use yieldlake::query::{self, QueryConfig};
 
-use procs::{Proc, free_port};
+use procs::{Proc, executor_args, free_port};
 
-use super::serve::{ALL, client, count, local, make_token, remote, rows, rt, same, sample_lake, suite, texts};
+use super::serve::{ALL, client, count, local, make_token, remote, rows, rt, same, sample_lake, start, suite, texts};
 
 fn exe(name: &str) -> PathBuf {
     assert_cmd::cargo::cargo_bin(name)
@@ -69,22 +69,8 @@ impl Cluster {
             Cluster { url: format!("df://127.0.0.1:{port}"), _scheduler: scheduler, executors: Vec::new(), lines: rx, log: Vec::new() };
         c.wait_for(0, "listening on", Duration::from_secs(60));
         for i in 1..=n {
-            let args = [
-                "--bind-host".to_string(),
-                "127.0.0.1".into(),
-                "--bind-port".into(),
-                free_port().to_string(),
-                "--bind-grpc-port".into(),
-                free_port().to_string(),
-                "--scheduler-host".into(),
-                "127.0.0.1".into(),
-                "--scheduler-port".into(),
-                port.to_string(),
-                "--vcores".into(),
-                "2".into(),
-                "--executor-heartbeat-interval-seconds".into(),
-                "1".into(),
-            ];
+            let mut args = executor_args(port);
+            args.extend(["--vcores", "2", "--executor-heartbeat-interval-seconds", "1"].map(String::from));
             c.executors.push(spawn("yieldlake-executor", &args, tx.clone(), i));
             c.wait_for(i, "registration succeed", Duration::from_secs(60));
         }
@@ -174,27 +160,11 @@ fn the_suite_on_a_cluster_equals_the_embedded_engine() {
     assert_eq!(run(&["--cluster", &c.url]), embedded);
 
     // `serve --cluster`: a Flight SQL client gets the cluster's answer.
-    let port = free_port();
-    let _serve = Proc(
-        Command::new(exe("yieldlake"))
-            .args(["serve", "--lake", lake.to_str().unwrap(), "--addr", &format!("127.0.0.1:{port}"), "--cluster", &c.url])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
+    let serve = start(&lake, &["--cluster", &c.url]);
     rt().block_on(async {
-        let mut client = None;
-        for _ in 0..600 {
-            if let Ok(ch) = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
-                client = Some(arrow_flight::sql::client::FlightSqlServiceClient::new(ch));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut client = client.expect("serve --cluster listens");
+        let mut flight = client(&serve.addr, None).await;
         let (name, sql) = suite().into_iter().find(|(n, _)| n.contains("yield_by")).expect("the suite has a table function");
-        let got = super::serve::remote(&mut client, &sql).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = remote(&mut flight, &sql).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(same(&rows(&got), &rows(&local(&lake, &sql).await)), "{name} through serve --cluster");
     });
 }
@@ -278,24 +248,10 @@ fn a_limited_token_reads_only_its_lots_on_a_cluster() {
     let (entry, token) = make_token("ws", &["--product", "YL-AMS2400"]);
     let tokens = dir.path().join("tokens.toml");
     std::fs::write(&tokens, entry).unwrap();
-    let port = free_port();
-    let _serve = Proc(
-        Command::new(exe("yieldlake"))
-            .args(["serve", "--lake", lake.to_str().unwrap(), "--addr", &format!("127.0.0.1:{port}"), "--cluster", &c.url])
-            .args(["--tokens", tokens.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let serve = start(&lake, &["--cluster", &c.url, "--tokens", tokens.to_str().unwrap()]);
     let lots = ["YL2026-01", "YL2026-V7"];
     rt().block_on(async {
-        for _ in 0..600 {
-            if tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut t = client(&format!("127.0.0.1:{port}"), Some(&token)).await;
+        let mut t = client(&serve.addr, Some(&token)).await;
         for table in ["parts", "results", "files", "final_parts", "results_final", "final_dies"] {
             let seen = texts(&remote(&mut t, &format!("SELECT DISTINCT CAST(lot_id AS VARCHAR) FROM {table}")).await.unwrap());
             assert!(!seen.is_empty() && seen.iter().all(|l| lots.contains(&l.as_str())), "{table}: {seen:?}");

@@ -45,9 +45,9 @@ pub(super) const ALL: &[&str] = &["auto-ic-ws", "auto-ic-ft", "power-mosfet", "q
 mod query_suite;
 pub(super) use query_suite::suite;
 
-struct Server {
+pub(super) struct Server {
     child: Child,
-    addr: String,
+    pub(super) addr: String,
 }
 
 impl Drop for Server {
@@ -57,7 +57,7 @@ impl Drop for Server {
     }
 }
 
-fn start(lake: &Path, extra: &[&str]) -> Server {
+pub(super) fn start(lake: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(bin())
         .args(["serve", "--lake", lake.to_str().unwrap(), "--addr", "127.0.0.1:0"])
         .args(extra)
