@@ -27,7 +27,6 @@ use yieldlake::query::answers::{self, BinKind, By};
 use yieldlake::query::screens::{self, PatRequest};
 use yieldlake::query::{QueryConfig, session};
 use yieldlake::report::g85::write_g85;
-use yieldlake::report::png::svg_to_png;
 use yieldlake::report::wafermap::{MapKind, draw_wafer};
 
 /// DuckDB's yield, bins and tester-summary checks: the same counts as `answers::yields`
@@ -107,10 +106,10 @@ fn best<F: FnMut()>(runs: usize, mut f: F) -> f64 {
 /// What `wafermap` writes for each wafer: the bin map as SVG and PNG, and its G85 file.
 fn write_maps(maps: &[yieldlake::analysis::wafermap::WaferMap], out: &std::path::Path) {
     maps.par_iter().for_each(|m| {
-        let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
-        let png = svg_to_png(&svg).unwrap();
+        let (img, _) = draw_wafer(m, MapKind::Bins, "hard", None);
+        let png = img.png().unwrap();
         let stem = out.join(&m.wafer_id);
-        std::fs::write(stem.with_extension("svg"), &svg).unwrap();
+        std::fs::write(stem.with_extension("svg"), img.svg()).unwrap();
         std::fs::write(stem.with_extension("png"), png).unwrap();
         write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml")).unwrap()).unwrap();
     });

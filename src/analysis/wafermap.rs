@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Float64Type, Int16Type, Schema, SchemaRef, UInt16Type};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Columns of the die input, one row per die's deciding touch.
@@ -238,8 +239,10 @@ pub fn deciding_touches(
     touches: &[RecordBatch],
     values: &[RecordBatch],
 ) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
-    use arrow::array::{BooleanArray, Float64Array, Int16Array, UInt16Array};
+    use arrow::array::{BooleanArray, Float64Array, Int16Array, StringArray, UInt16Array, UInt32Array};
     use arrow::datatypes::UInt32Type;
+    // foldhash: a lot has hundreds of thousands of touches, and SipHash was most of the time.
+    type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     #[derive(Clone, Copy)]
     struct T<'a> {
         ord: (u32, u32),
@@ -249,30 +252,80 @@ pub fn deciding_touches(
         bin: Option<u16>,
         passed: Option<bool>,
     }
-    let mut dies: HashMap<(&str, &str, u32, u32), (T, T)> = HashMap::new();
-    for b in touches {
-        let w = b.column(0).as_string::<i32>();
-        let key = b.column(1).as_string::<i32>();
-        let file = b.column(2).as_string::<i32>();
-        let ord = b.column(3).as_primitive::<UInt32Type>();
-        let seq = b.column(4).as_primitive::<UInt32Type>();
-        let x = b.column(5).as_primitive::<Int16Type>();
-        let y = b.column(6).as_primitive::<Int16Type>();
-        let bin = b.column(7).as_primitive::<UInt16Type>();
-        let pass = b.column(8).as_boolean();
+    struct Cols<'a> {
+        wafer: &'a StringArray,
+        key: &'a StringArray,
+        file: &'a StringArray,
+        ord: &'a UInt32Array,
+        seq: &'a UInt32Array,
+        x: &'a Int16Array,
+        y: &'a Int16Array,
+        bin: &'a UInt16Array,
+        pass: &'a BooleanArray,
+    }
+    let cols: Vec<Cols> = touches
+        .iter()
+        .map(|b| Cols {
+            wafer: b.column(0).as_string::<i32>(),
+            key: b.column(1).as_string::<i32>(),
+            file: b.column(2).as_string::<i32>(),
+            ord: b.column(3).as_primitive::<UInt32Type>(),
+            seq: b.column(4).as_primitive::<UInt32Type>(),
+            x: b.column(5).as_primitive::<Int16Type>(),
+            y: b.column(6).as_primitive::<Int16Type>(),
+            bin: b.column(7).as_primitive::<UInt16Type>(),
+            pass: b.column(8).as_boolean(),
+        })
+        .collect();
+    // Rows by wafer first (they come in runs of one file, so one wafer), then each wafer's
+    // dies on its own thread.
+    let mut per: BTreeMap<&str, Vec<(u32, u32)>> = BTreeMap::new();
+    for (bi, c) in cols.iter().enumerate() {
+        let mut run: Option<(&str, &mut Vec<(u32, u32)>)> = None;
+        for i in 0..c.wafer.len() {
+            let w = c.wafer.value(i);
+            match &mut run {
+                Some((rw, v)) if *rw == w => v.push((bi as u32, i as u32)),
+                _ => {
+                    let v = per.entry(w).or_default();
+                    v.push((bi as u32, i as u32));
+                    run = Some((w, v));
+                }
+            }
+        }
+    }
+    // (file, part_seq) -> (value, lo, hi)
+    type Value = (Option<f64>, Option<f64>, Option<f64>);
+    let mut vals: Fast<(&str, u32), Value> = Fast::default();
+    for b in values {
+        let file = b.column(0).as_string::<i32>();
+        let seq = b.column(1).as_primitive::<UInt32Type>();
+        let f = |c: usize, i: usize| {
+            let a = b.column(c).as_primitive::<Float64Type>();
+            a.is_valid(i).then(|| a.value(i))
+        };
         for i in 0..b.num_rows() {
+            vals.entry((file.value(i), seq.value(i))).or_insert((f(2, i), f(3, i), f(4, i)));
+        }
+    }
+    let one_wafer = |rows: &[(u32, u32)]| -> Result<RecordBatch, arrow::error::ArrowError> {
+        // Keyed by the die (touch key), or, for a touch without one, by the touch itself.
+        let mut dies: Fast<(bool, &str, u32, u32), (T, T)> = Fast::with_capacity_and_hasher(rows.len(), Default::default());
+        for &(bi, i) in rows {
+            let (c, i) = (&cols[bi as usize], i as usize);
+            let opt_i16 = |a: &Int16Array| a.is_valid(i).then(|| a.value(i));
             let t = T {
-                ord: (ord.value(i), seq.value(i)),
-                file: file.value(i),
-                x: x.is_valid(i).then(|| x.value(i)),
-                y: y.is_valid(i).then(|| y.value(i)),
-                bin: bin.is_valid(i).then(|| bin.value(i)),
-                passed: pass.is_valid(i).then(|| pass.value(i)),
+                ord: (c.ord.value(i), c.seq.value(i)),
+                file: c.file.value(i),
+                x: opt_i16(c.x),
+                y: opt_i16(c.y),
+                bin: c.bin.is_valid(i).then(|| c.bin.value(i)),
+                passed: c.pass.is_valid(i).then(|| c.pass.value(i)),
             };
-            let k = if key.is_valid(i) && key.value(i).starts_with("w:") {
-                (w.value(i), key.value(i), 0, 0)
+            let k = if c.key.is_valid(i) && c.key.value(i).starts_with("w:") {
+                (true, c.key.value(i), 0, 0)
             } else {
-                (w.value(i), file.value(i), t.ord.0, t.ord.1 + 1)
+                (false, t.file, t.ord.0, t.ord.1)
             };
             dies.entry(k)
                 .and_modify(|(first, last)| {
@@ -285,28 +338,8 @@ pub fn deciding_touches(
                 })
                 .or_insert((t, t));
         }
-    }
-    // (file, part_seq) -> (value, lo, hi)
-    type Value = (Option<f64>, Option<f64>, Option<f64>);
-    let mut vals: HashMap<(&str, u32), Value> = HashMap::new();
-    for b in values {
-        let file = b.column(0).as_string::<i32>();
-        let seq = b.column(1).as_primitive::<UInt32Type>();
-        let f = |c: usize, i: usize| {
-            let a = b.column(c).as_primitive::<Float64Type>();
-            a.is_valid(i).then(|| a.value(i))
-        };
-        for i in 0..b.num_rows() {
-            vals.entry((file.value(i), seq.value(i))).or_insert((f(2, i), f(3, i), f(4, i)));
-        }
-    }
-    let mut per: BTreeMap<&str, Vec<(T, T)>> = BTreeMap::new();
-    for ((w, _, _, _), ft) in dies {
-        per.entry(w).or_default().push(ft);
-    }
-    let mut out = BTreeMap::new();
-    for (w, mut v) in per {
-        v.sort_by_key(|(_, l)| (l.y, l.x, l.ord));
+        let mut v: Vec<(T, T)> = dies.into_values().collect();
+        v.sort_unstable_by_key(|(_, l)| (l.y, l.x, l.ord));
         let val = |l: &T| -> Value { vals.get(&(l.file, l.ord.1)).copied().unwrap_or((None, None, None)) };
         let cols: Vec<arrow::array::ArrayRef> = vec![
             std::sync::Arc::new(v.iter().map(|(_, l)| l.x).collect::<Int16Array>()),
@@ -319,7 +352,7 @@ pub fn deciding_touches(
             std::sync::Arc::new(v.iter().map(|(_, l)| val(l).1).collect::<Float64Array>()),
             std::sync::Arc::new(v.iter().map(|(_, l)| val(l).2).collect::<Float64Array>()),
         ];
-        out.insert(w.to_string(), RecordBatch::try_new(dies_schema(), cols)?);
-    }
-    Ok(out)
+        RecordBatch::try_new(dies_schema(), cols)
+    };
+    per.into_par_iter().map(|(w, rows)| Ok((w.to_string(), one_wafer(&rows)?))).collect()
 }

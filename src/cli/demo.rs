@@ -410,10 +410,10 @@ async fn answers_steps(ctx: &datafusion::prelude::SessionContext, out: &Path, fi
     std::fs::create_dir_all(&maps_dir)?;
     let maps = answers::wafer_maps(ctx, lot, None, BinKind::Hard, None).await?;
     for m in &maps {
-        let (svg, _) = yieldlake::report::wafermap::draw_wafer(m, yieldlake::report::wafermap::MapKind::Bins, "hard", None);
+        let (img, _) = yieldlake::report::wafermap::draw_wafer(m, yieldlake::report::wafermap::MapKind::Bins, "hard", None);
         let stem = maps_dir.join(format!("{}_{}", m.lot_id, m.wafer_id));
-        std::fs::write(stem.with_extension("svg"), &svg)?;
-        std::fs::write(stem.with_extension("png"), yieldlake::report::png::svg_to_png(&svg).map_err(anyhow::Error::msg)?)?;
+        std::fs::write(stem.with_extension("svg"), img.svg())?;
+        std::fs::write(stem.with_extension("png"), img.png().map_err(anyhow::Error::msg)?)?;
         yieldlake::report::g85::write_g85(m, &Default::default(), std::fs::File::create(stem.with_extension("g85.xml"))?)?;
     }
     outln!(

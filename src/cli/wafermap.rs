@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use yieldlake::analysis::wafermap::{WaferMap, stacked};
 use yieldlake::query::answers::{self, BinKind};
+use yieldlake::report::cells::MapImage;
 use yieldlake::report::g85::{G85Options, write_g85};
-use yieldlake::report::png::svg_to_png;
 use yieldlake::report::wafermap::{MapKind, draw_stacked, draw_wafer};
 
 use super::answers::{file_safe, with_session};
@@ -64,13 +64,13 @@ struct Written {
     notes: Vec<String>,
 }
 
-fn write_pic(a: &WafermapArgs, stem: &str, svg: &str, files: &mut Vec<String>) -> Result<()> {
+fn write_pic(a: &WafermapArgs, stem: &str, img: &MapImage, files: &mut Vec<String>) -> Result<()> {
     let p = a.out.join(format!("{stem}.svg"));
-    std::fs::write(&p, svg).with_context(|| format!("writing {}", p.display()))?;
+    std::fs::write(&p, img.svg()).with_context(|| format!("writing {}", p.display()))?;
     files.push(p.display().to_string());
     if !a.no_png {
         let p = a.out.join(format!("{stem}.png"));
-        std::fs::write(&p, svg_to_png(svg).map_err(anyhow::Error::msg)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, img.png().map_err(anyhow::Error::msg)?).with_context(|| format!("writing {}", p.display()))?;
         files.push(p.display().to_string());
     }
     Ok(())
@@ -79,15 +79,15 @@ fn write_pic(a: &WafermapArgs, stem: &str, svg: &str, files: &mut Vec<String>) -
 fn one_wafer(a: &WafermapArgs, m: &WaferMap, bin_kind: &str) -> Result<Written> {
     let stem = file_safe(&format!("{}_{}", m.lot_id, m.wafer_id));
     let mut files = Vec::new();
-    let (svg, _) = draw_wafer(m, MapKind::Bins, bin_kind, None);
-    write_pic(a, &format!("{stem}_{bin_kind}bin"), &svg, &mut files)?;
+    let (img, _) = draw_wafer(m, MapKind::Bins, bin_kind, None);
+    write_pic(a, &format!("{stem}_{bin_kind}bin"), &img, &mut files)?;
     if let Some(t) = &a.test {
-        let (svg, _) = draw_wafer(m, MapKind::Parametric, bin_kind, Some(t));
-        write_pic(a, &format!("{stem}_test_{}", file_safe(t)), &svg, &mut files)?;
+        let (img, _) = draw_wafer(m, MapKind::Parametric, bin_kind, Some(t));
+        write_pic(a, &format!("{stem}_test_{}", file_safe(t)), &img, &mut files)?;
     }
     if a.retest {
-        let (svg, _) = draw_wafer(m, MapKind::Retest, bin_kind, None);
-        write_pic(a, &format!("{stem}_retest"), &svg, &mut files)?;
+        let (img, _) = draw_wafer(m, MapKind::Retest, bin_kind, None);
+        write_pic(a, &format!("{stem}_retest"), &img, &mut files)?;
     }
     if !a.no_g85 {
         let opts = G85Options {
@@ -110,9 +110,9 @@ pub fn run(a: WafermapArgs) -> Result<ExitCode> {
         let mut written: Vec<Written> = maps.par_iter().map(|m| one_wafer(&a, m, bin_kind)).collect::<Result<_>>()?;
         if a.stacked {
             let st = stacked(&maps);
-            let (svg, _) = draw_stacked(&a.lot, maps.len(), &st, &maps[0].geometry);
+            let (img, _) = draw_stacked(&a.lot, maps.len(), &st, &maps[0].geometry);
             let mut files = Vec::new();
-            write_pic(&a, &format!("{}_stacked", file_safe(&a.lot)), &svg, &mut files)?;
+            write_pic(&a, &format!("{}_stacked", file_safe(&a.lot)), &img, &mut files)?;
             written.push(Written { wafer_id: "(stacked)".into(), dies: st.len(), yield_pct: None, files, notes: vec![] });
         }
         if a.json {

@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Float64Type, Int16Type, SchemaRef, UInt16Type};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+use rayon::prelude::*;
 
 use crate::analysis::param::{self, ParamAcc};
 use crate::analysis::sites::{self, Independence, ShiftConfig, TestSites};
@@ -353,66 +354,103 @@ pub enum BinKind {
 /// The maps of a lot's wafers (or one wafer), from each die's deciding touch across the
 /// lot's files, with the first touch for retest maps and optionally one test's value.
 pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bin: BinKind, test: Option<&str>) -> Result<Vec<WaferMap>> {
-    check_lot(ctx, Some(lot)).await?;
-    let wafers = one_column(
-        ctx,
-        &format!("SELECT DISTINCT wafer_id FROM parts WHERE lot_id = {} AND wafer_id IS NOT NULL ORDER BY wafer_id", lit(lot)),
-    )
-    .await?;
-    if wafers.is_empty() {
-        return Err(not_found(format!("lot {lot:?} has no wafers (it was not tested at wafer sort)")));
-    }
-    let chosen: Vec<String> = match wafer {
-        Some(w) if wafers.iter().any(|x| x == w) => vec![w.to_string()],
-        Some(w) => return Err(not_found(format!("wafer {w:?} is not in lot {lot:?}; its wafers are: {}", wafers.join(", ")))),
-        None => wafers,
-    };
     let col = if bin == BinKind::Hard { "hard_bin" } else { "soft_bin" };
     let kind = if bin == BinKind::Hard { 'H' } else { 'S' };
-    let names: HashMap<u16, (Option<String>, bool)> = bin_names(ctx, Some(lot))
-        .await?
-        .into_iter()
-        .filter(|((t, _), _)| *t == kind)
-        .map(|((_, n), i)| (n, (i.name, i.pass_fail.as_deref() == Some("P"))))
-        .collect();
-    let names_known: HashMap<u16, (Option<String>, bool)> = names;
-    let wlist: Vec<String> = chosen.iter().map(|w| lit(w)).collect();
     // Every touch of the chosen wafers; first and deciding touches are found in
-    // `analysis::wafermap`, by the same file order as `final_dies`.
-    let sql = format!(
-        "WITH f AS ({FILE_ORDER}) SELECT p.wafer_id, p.touch_key, p.file_id, f.file_ord, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed \
-         FROM parts p JOIN f ON p.file_id = f.file_id WHERE p.lot_id = {l} AND p.wafer_id IN ({w})",
+    // `analysis::wafermap`, by the same file order as `final_dies`. The file order is
+    // joined on here rather than in SQL: the lake's files are few, and the join was
+    // half the query's time.
+    let touches_sql = format!(
+        "SELECT p.wafer_id, p.touch_key, p.file_id, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed FROM parts p WHERE p.lot_id = {l} AND {w}",
         l = lit(lot),
-        w = wlist.join(", ")
+        w = wafer.map(|w| format!("p.wafer_id = {}", lit(w))).unwrap_or_else(|| "p.wafer_id IS NOT NULL".into())
     );
-    let touches = rows(ctx, &sql, &wafermap::touches_schema()).await?;
-    let values = match test {
-        Some(t) => {
-            let cond = match t.parse::<u32>() {
-                Ok(n) => format!("(r.test_num = {n} OR r.test_name = {})", lit(t)),
-                Err(_) => format!("r.test_name = {}", lit(t)),
-            };
-            let sql = format!(
-                "SELECT r.file_id, r.part_seq, CAST(r.result AS DOUBLE) AS value, CAST(r.lo_limit AS DOUBLE) AS lo, CAST(r.hi_limit AS DOUBLE) AS hi \
-                 FROM results r WHERE r.lot_id = {l} AND {cond} AND r.part_seq IS NOT NULL",
-                l = lit(lot)
-            );
-            let v = rows(ctx, &sql, &wafermap::values_schema()).await?;
-            if v.iter().all(|b| b.num_rows() == b.column(2).null_count()) {
-                return Err(not_found(format!("test {t:?} has no results in lot {lot:?}")));
-            }
-            v
-        }
-        None => Vec::new(),
+    let values = async {
+        let Some(t) = test else { return Ok(Vec::new()) };
+        let cond = match t.parse::<u32>() {
+            Ok(n) => format!("(r.test_num = {n} OR r.test_name = {})", lit(t)),
+            Err(_) => format!("r.test_name = {}", lit(t)),
+        };
+        let sql = format!(
+            "SELECT r.file_id, r.part_seq, CAST(r.result AS DOUBLE) AS value, CAST(r.lo_limit AS DOUBLE) AS lo, CAST(r.hi_limit AS DOUBLE) AS hi \
+             FROM results r WHERE r.lot_id = {l} AND {cond} AND r.part_seq IS NOT NULL",
+            l = lit(lot)
+        );
+        rows(ctx, &sql, &wafermap::values_schema()).await
     };
-    let per = wafermap::deciding_touches(&touches, &values)?;
-    let mut geoms = geometry(ctx, lot).await?;
-    let mut maps = Vec::new();
-    for w in &chosen {
-        let g = geoms.remove(w).unwrap_or_default();
-        maps.push(wafermap::wafer_map(lot, w, g, per.get(w).map(std::slice::from_ref).unwrap_or(&[]), &names_known));
+    let touches_schema = wafermap::touches_schema();
+    let unordered = Arc::new(arrow::datatypes::Schema::new(
+        touches_schema.fields().iter().filter(|f| f.name() != "file_ord").cloned().collect::<Vec<_>>(),
+    ));
+    // Independent queries, run at once: most of a map's time is their fixed costs.
+    let (names, touches, values, mut geoms, order) =
+        futures::try_join!(bin_names(ctx, Some(lot)), rows(ctx, &touches_sql, &unordered), values, geometry(ctx, lot), file_order(ctx))?;
+    let touches = touches.iter().map(|b| with_file_order(b, &order, &touches_schema)).collect::<Result<Vec<_>>>()?;
+    if touches.iter().all(|b| b.num_rows() == 0) {
+        // Say why: no such lot, no such wafer, or a lot without wafers.
+        check_lot(ctx, Some(lot)).await?;
+        if let Some(w) = wafer {
+            let sql = format!("SELECT DISTINCT wafer_id FROM parts WHERE lot_id = {} AND wafer_id IS NOT NULL ORDER BY wafer_id", lit(lot));
+            let wafers = one_column(ctx, &sql).await?;
+            if !wafers.is_empty() {
+                return Err(not_found(format!("wafer {w:?} is not in lot {lot:?}; its wafers are: {}", wafers.join(", "))));
+            }
+        }
+        return Err(not_found(format!("lot {lot:?} has no wafers (it was not tested at wafer sort)")));
     }
-    Ok(maps)
+    if let Some(t) = test
+        && values.iter().all(|b| b.num_rows() == b.column(2).null_count())
+    {
+        return Err(not_found(format!("test {t:?} has no results in lot {lot:?}")));
+    }
+    let names_known: HashMap<u16, (Option<String>, bool)> =
+        names.into_iter().filter(|((t, _), _)| *t == kind).map(|((_, n), i)| (n, (i.name, i.pass_fail.as_deref() == Some("P")))).collect();
+    let per = wafermap::deciding_touches(&touches, &values)?;
+    // Each wafer's map on its own thread; the wafers are those with touches, in order.
+    let with_geometry: Vec<(&String, &RecordBatch, WaferGeometry)> =
+        per.iter().map(|(w, b)| (w, b, geoms.remove(w).unwrap_or_default())).collect();
+    Ok(with_geometry.into_par_iter().map(|(w, b, g)| wafermap::wafer_map(lot, w, g, std::slice::from_ref(b), &names_known)).collect())
+}
+
+/// Each file's rank in test order ([`FILE_ORDER`]), by file id.
+async fn file_order(ctx: &SessionContext) -> Result<HashMap<String, u32>> {
+    let mut out = HashMap::new();
+    for b in ctx.sql(&format!("SELECT file_id, file_ord FROM ({FILE_ORDER})")).await?.collect().await? {
+        let id = cast(b.column(0), &DataType::Utf8)?;
+        let ord = cast(b.column(1), &DataType::UInt32)?;
+        let (id, ord) = (id.as_string::<i32>(), ord.as_primitive::<arrow::datatypes::UInt32Type>());
+        out.extend((0..b.num_rows()).filter(|i| id.is_valid(*i) && ord.is_valid(*i)).map(|i| (id.value(i).to_string(), ord.value(i))));
+    }
+    Ok(out)
+}
+
+/// Inserts `file_ord` (column 3 of `schema`) by each row's file id; a row whose file
+/// is not in `files` is dropped, as the inner join it replaces did.
+fn with_file_order(b: &RecordBatch, order: &HashMap<String, u32>, schema: &SchemaRef) -> Result<RecordBatch> {
+    let files = b.column(2).as_string::<i32>();
+    let mut last: Option<(&str, Option<u32>)> = None;
+    let ords: arrow::array::UInt32Array = (0..b.num_rows())
+        .map(|i| {
+            let f = files.value(i);
+            match last {
+                Some((l, o)) if l == f => o,
+                _ => {
+                    let o = order.get(f).copied();
+                    last = Some((f, o));
+                    o
+                }
+            }
+        })
+        .collect();
+    let (b, ords) = if ords.null_count() == 0 {
+        (b.clone(), ords)
+    } else {
+        let known = arrow::compute::is_not_null(&ords)?;
+        (arrow::compute::filter_record_batch(b, &known)?, arrow::compute::filter(&ords, &known)?.as_primitive().clone())
+    };
+    let mut cols = b.columns().to_vec();
+    cols.insert(3, Arc::new(ords));
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
 /// Each wafer's WCR fields (from the first file that tested it), in one query.

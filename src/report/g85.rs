@@ -3,7 +3,7 @@
 //! set of good bins, and per-bin counts that agree with the map.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::io::{self, Write as _};
 
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -74,7 +74,7 @@ pub fn write_g85(map: &WaferMap, o: &G85Options, out: impl io::Write) -> io::Res
         Some(set) => set.contains(&b),
         None => map.bins.iter().any(|c| c.bin == Some(b) && c.passing),
     };
-    let mut w = Writer::new_with_indent(out, b' ', 2);
+    let mut w = Writer::new_with_indent(io::BufWriter::new(out), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let g = &map.geometry;
     let mm = |v: Option<f64>| {
@@ -131,9 +131,20 @@ pub fn write_g85(map: &WaferMap, o: &G85Options, out: impl io::Write) -> io::Res
                         .with_attribute(("MapName", "yieldlake"))
                         .with_attribute(("MapVersion", "1"))
                         .write_inner_content(|w| {
+                            // The same codes as `code`, without a String per die.
+                            let mut line = String::with_capacity(grid.rows.first().map_or(0, |r| r.len() * (width + 1)));
+                            let mut digits = itoa::Buffer::new();
                             for r in &grid.rows {
-                                let text: Vec<String> = r.iter().map(|b| code(*b)).collect();
-                                w.create_element("Row").write_text_content(BytesText::new(&text.join(" ")))?;
+                                line.clear();
+                                for (i, b) in r.iter().enumerate() {
+                                    if i > 0 {
+                                        line.push(' ');
+                                    }
+                                    let d = digits.format(b.map(u32::from).unwrap_or(null_bin));
+                                    line.extend(std::iter::repeat_n('0', width.saturating_sub(d.len())));
+                                    line.push_str(d);
+                                }
+                                w.create_element("Row").write_text_content(BytesText::new(&line))?;
                             }
                             Ok(())
                         })?;
@@ -143,5 +154,5 @@ pub fn write_g85(map: &WaferMap, o: &G85Options, out: impl io::Write) -> io::Res
             })?;
         Ok(())
     })?;
-    Ok(())
+    w.into_inner().flush()
 }

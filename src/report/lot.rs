@@ -332,8 +332,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         let mut thumbs = Vec::new();
         let mut full = Vec::new();
         for (i, m) in maps.iter().enumerate() {
-            let (svg, _) = draw_wafer(m, MapKind::Bins, "hard", None);
-            let (retest, _) = draw_wafer(m, MapKind::Retest, "hard", None);
+            let svg = draw_wafer(m, MapKind::Bins, "hard", None).0.svg();
+            let retest = draw_wafer(m, MapKind::Retest, "hard", None).0.svg();
             thumbs.push(Thumb {
                 svg: svg.clone(),
                 caption: format!("{}: {}", m.wafer_id, pct(m.yield_pct)),
@@ -344,7 +344,7 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         }
         d.blocks.push(Block::Thumbs(thumbs));
         d.h(3, "Stacked map");
-        d.figure(draw_stacked(lot, maps.len(), &stacked(&maps), &maps[0].geometry).0);
+        d.figure(draw_stacked(lot, maps.len(), &stacked(&maps), &maps[0].geometry).0.svg());
         d.h(3, "Each wafer, with its retest map");
         for (i, w, svg, retest) in full {
             d.heading(3, vec![run(w)], Some(format!("map-{i}")));

@@ -3,6 +3,7 @@
 //! files, and the verification reports (a `Doc` written as HTML and PDF, and JSON). Nothing here computes a
 //! statistic; it draws and writes what `analysis` returns.
 
+pub mod cells;
 pub mod doc;
 pub mod files;
 pub mod fonts;

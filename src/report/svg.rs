@@ -24,14 +24,33 @@ pub fn esc(s: &str) -> String {
     o
 }
 
+/// Opens an SVG document: the root element every chart and map shares.
+pub fn root(out: &mut String, width: u32, height: u32) {
+    let _ = write!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" shape-rendering="crispEdges">"##
+    );
+}
+
 impl Svg {
     pub fn new(width: u32, height: u32) -> Svg {
         let mut out = String::with_capacity(1 << 16);
-        let _ = write!(
-            out,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" shape-rendering="crispEdges"><rect x="0" y="0" width="{width}" height="{height}" fill="#FFFFFF"/>"##
-        );
+        root(&mut out, width, height);
+        let _ = write!(out, r##"<rect x="0" y="0" width="{width}" height="{height}" fill="#FFFFFF"/>"##);
         Svg { out }
+    }
+    /// Elements without a document around them, for [`super::cells::MapImage`].
+    pub fn fragment() -> Svg {
+        Svg { out: String::with_capacity(1 << 12) }
+    }
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+    pub fn body(&self) -> &str {
+        &self.out
     }
     pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
         // An empty bar draws nothing, and SVG renderers warn about it.

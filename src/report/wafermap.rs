@@ -1,9 +1,11 @@
-//! Wafer maps drawn as SVG: bin maps, parametric heat maps, stacked fail-rate maps and
-//! retest maps. One drawing per map; the PNG is rendered from the same SVG text.
+//! Wafer maps: bin maps, parametric heat maps, stacked fail-rate maps and retest maps.
+//! One drawing per map ([`MapImage`]), written as SVG and as PNG. Dies sit on whole-pixel
+//! edges, so every renderer draws them alike; the outline, labels and legend go on top.
 
 use crate::analysis::stats::{quantile_type7, robust_sigma_sorted};
 use crate::analysis::wafermap::{StackedDie, WaferGeometry, WaferMap};
 
+use super::cells::MapImage;
 use super::svg::Svg;
 
 /// Image size in pixels: the same for every map, whatever the die count.
@@ -91,15 +93,23 @@ impl MapLayout {
         (self.x0 + px * self.cell, self.y0 + py * self.cell_h)
     }
 
-    /// Pixel centre of die (x, y).
-    pub fn die_centre(&self, x: i16, y: i16) -> (f64, f64) {
-        self.point(x as f64, y as f64)
+    /// Pixel box `(x0, y0, x1, y1)` of die (x, y): its edges rounded to whole pixels, so
+    /// neighbours share an edge and no renderer blends them. At least one pixel wide.
+    pub fn die_box(&self, x: i16, y: i16) -> (i32, i32, i32, i32) {
+        let (ax, ay) = self.point(x as f64 - 0.5, y as f64 - 0.5);
+        let (bx, by) = self.point(x as f64 + 0.5, y as f64 + 0.5);
+        let edge = |a: f64, b: f64| {
+            let lo = a.min(b).round() as i32;
+            (lo, (a.max(b).round() as i32).max(lo + 1))
+        };
+        let ((x0, x1), (y0, y1)) = (edge(ax, bx), edge(ay, by));
+        (x0, y0, x1, y1)
     }
 
-    fn cell_rect(&self, s: &mut Svg, x: i16, y: i16, fill: &str) {
-        let (cx, cy) = self.die_centre(x, y);
-        let (w, h) = (self.cell, self.cell_h);
-        s.rect(cx - w / 2.0, cy - h / 2.0, w, h, fill, None);
+    /// Pixel centre of die (x, y), as drawn.
+    pub fn die_centre(&self, x: i16, y: i16) -> (f64, f64) {
+        let (x0, y0, x1, y1) = self.die_box(x, y);
+        ((x0 + x1) as f64 / 2.0, (y0 + y1) as f64 / 2.0)
     }
 
     fn outline(&self, s: &mut Svg, flat: Option<char>) {
@@ -169,10 +179,10 @@ pub enum MapKind {
     Retest,
 }
 
-/// The SVG of one wafer's map, and its layout.
-pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Option<&str>) -> (String, MapLayout) {
+/// One wafer's map, and its layout.
+pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Option<&str>) -> (MapImage, MapLayout) {
     let layout = MapLayout::new(map.dies.iter().map(|d| (d.x, d.y)), &map.geometry);
-    let mut s = Svg::new(WIDTH, HEIGHT);
+    let mut img = MapImage::new(WIDTH, HEIGHT);
     let yield_txt = map.yield_pct.map(|y| format!("{y:.2} %")).unwrap_or_else(|| "n/a".into());
     let title = format!("Lot {} wafer {}", map.lot_id, map.wafer_id);
     let what = match kind {
@@ -180,15 +190,21 @@ pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Opt
         MapKind::Parametric => format!("test {}", test_label.unwrap_or("?")),
         MapKind::Retest => format!("retest map ({bin_kind} bin: first touch vs final)"),
     };
-    header(&mut s, &title, &format!("{what} · yield {yield_txt} · {} dies", map.dies.len()));
-    layout.outline(&mut s, map.geometry.flat);
     let colours = bin_colours(map);
     let colour_of = |b: Option<u16>| colours.iter().find(|c| c.0 == b).map(|c| c.1).unwrap_or("#777777");
+    let scale = (kind == MapKind::Parametric).then(|| value_scale(map));
+    for d in &map.dies {
+        let fill = match scale {
+            Some((med, half)) => d.value.map(|v| DIVERGING[diverging_index(v, med, half)]).unwrap_or("#BBBBBB"),
+            None => colour_of(d.bin),
+        };
+        img.cell(layout.die_box(d.x, d.y), fill);
+    }
+    let s = img.over();
+    header(s, &title, &format!("{what} · yield {yield_txt} · {} dies", map.dies.len()));
+    layout.outline(s, map.geometry.flat);
     match kind {
         MapKind::Bins | MapKind::Retest => {
-            for d in &map.dies {
-                layout.cell_rect(&mut s, d.x, d.y, colour_of(d.bin));
-            }
             let mut changed = 0;
             if kind == MapKind::Retest {
                 for d in map.dies.iter().filter(|d| d.first_bin != d.bin) {
@@ -214,15 +230,8 @@ pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Opt
             }
         }
         MapKind::Parametric => {
-            let mut vals: Vec<f64> = map.dies.iter().filter_map(|d| d.value).collect();
-            vals.sort_by(|a, b| a.total_cmp(b));
-            let med = quantile_type7(&vals, 0.5).unwrap_or(0.0);
-            let rs = robust_sigma_sorted(&vals).unwrap_or(0.0);
-            let half = if rs > 0.0 { 4.0 * rs } else { vals.iter().map(|v| (v - med).abs()).fold(0.0, f64::max).max(1e-30) };
-            let idx = |v: f64| ((((v - med) / half).clamp(-1.0, 1.0) + 1.0) / 2.0 * 10.0).round() as usize;
+            let (med, half) = scale.unwrap_or((0.0, 1.0));
             for d in &map.dies {
-                let fill = d.value.map(|v| DIVERGING[idx(v)]).unwrap_or("#BBBBBB");
-                layout.cell_rect(&mut s, d.x, d.y, fill);
                 if d.out_of_limits {
                     let (cx, cy) = layout.die_centre(d.x, d.y);
                     let h = layout.cell.min(layout.cell_h) * 0.4;
@@ -253,19 +262,36 @@ pub fn draw_wafer(map: &WaferMap, kind: MapKind, bin_kind: &str, test_label: Opt
             s.text(735.0, y + 32.0, 12.0, "start", &format!("grey: no result: {none}"));
         }
     }
-    notes(&mut s, map);
-    (s.finish(), layout)
+    notes(s, map);
+    (img, layout)
+}
+
+/// The parametric map's colour scale: the median, and 4 robust sigma either side (or
+/// the largest distance from the median when the robust sigma is zero).
+fn value_scale(map: &WaferMap) -> (f64, f64) {
+    let mut values: Vec<f64> = map.dies.iter().filter_map(|d| d.value).collect();
+    values.sort_by(|a, b| a.total_cmp(b));
+    let med = quantile_type7(&values, 0.5).unwrap_or(0.0);
+    let rs = robust_sigma_sorted(&values).unwrap_or(0.0);
+    let half = if rs > 0.0 { 4.0 * rs } else { values.iter().map(|v| (v - med).abs()).fold(0.0, f64::max).max(1e-30) };
+    (med, half)
+}
+
+/// Which of the 11 diverging colours a value takes, `half` either side of the median.
+fn diverging_index(v: f64, med: f64, half: f64) -> usize {
+    ((((v - med) / half).clamp(-1.0, 1.0) + 1.0) / 2.0 * 10.0).round() as usize
 }
 
 /// The stacked map of a lot: each position's fail rate across its wafers.
-pub fn draw_stacked(lot_id: &str, wafers: usize, dies: &[StackedDie], g: &WaferGeometry) -> (String, MapLayout) {
+pub fn draw_stacked(lot_id: &str, wafers: usize, dies: &[StackedDie], g: &WaferGeometry) -> (MapImage, MapLayout) {
     let layout = MapLayout::new(dies.iter().map(|d| (d.x, d.y)), g);
-    let mut s = Svg::new(WIDTH, HEIGHT);
-    header(&mut s, &format!("Lot {lot_id}: stacked fail rate"), &format!("{wafers} wafers · {} die positions", dies.len()));
-    layout.outline(&mut s, g.flat);
+    let mut img = MapImage::new(WIDTH, HEIGHT);
     for d in dies {
-        layout.cell_rect(&mut s, d.x, d.y, SEQUENTIAL[(d.fail_rate * 8.0).round() as usize]);
+        img.cell(layout.die_box(d.x, d.y), SEQUENTIAL[(d.fail_rate * 8.0).round() as usize]);
     }
+    let s = img.over();
+    header(s, &format!("Lot {lot_id}: stacked fail rate"), &format!("{wafers} wafers · {} die positions", dies.len()));
+    layout.outline(s, g.flat);
     let mut y = 90.0;
     s.text(735.0, y - 12.0, 13.0, "start", "fail rate across wafers");
     for (i, c) in SEQUENTIAL.iter().enumerate() {
@@ -273,5 +299,5 @@ pub fn draw_stacked(lot_id: &str, wafers: usize, dies: &[StackedDie], g: &WaferG
         s.text(755.0, y + 12.0, 12.0, "start", &format!("{:.1} %", i as f64 * 12.5));
         y += 18.0;
     }
-    (s.finish(), layout)
+    (img, layout)
 }
