@@ -12,3 +12,7 @@ pub mod summaries;
 pub mod syl;
 pub mod wafermap;
 pub mod yields;
+
+/// The per-part and per-die maps (hundreds of thousands of keys per lot) need no DoS
+/// resistance, and SipHash was most of their time.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

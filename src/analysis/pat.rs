@@ -211,8 +211,7 @@ impl Names {
     }
 }
 
-/// The per-part maps (hundreds of thousands of keys per lot) need no DoS resistance.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use super::FastMap;
 
 impl PatInput {
     pub fn new(parts: &[RecordBatch], tests: &[RecordBatch]) -> PatInput {

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Float64Type, Int16Type, Schema, SchemaRef, UInt16Type};
 use rayon::prelude::*;
+
+use super::FastMap;
 use serde::Serialize;
 
 /// Columns of the die input, one row per die's deciding touch.
@@ -241,8 +243,6 @@ pub fn deciding_touches(
 ) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
     use arrow::array::{BooleanArray, Float64Array, Int16Array, StringArray, UInt16Array, UInt32Array};
     use arrow::datatypes::UInt32Type;
-    // foldhash: a lot has hundreds of thousands of touches, and SipHash was most of the time.
-    type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
     #[derive(Clone, Copy)]
     struct T<'a> {
         ord: (u32, u32),
@@ -296,7 +296,7 @@ pub fn deciding_touches(
     }
     // (file, part_seq) -> (value, lo, hi)
     type Value = (Option<f64>, Option<f64>, Option<f64>);
-    let mut vals: Fast<(&str, u32), Value> = Fast::default();
+    let mut vals: FastMap<(&str, u32), Value> = FastMap::default();
     for b in values {
         let file = b.column(0).as_string::<i32>();
         let seq = b.column(1).as_primitive::<UInt32Type>();
@@ -310,7 +310,7 @@ pub fn deciding_touches(
     }
     let one_wafer = |rows: &[(u32, u32)]| -> Result<RecordBatch, arrow::error::ArrowError> {
         // Keyed by the die (touch key), or, for a touch without one, by the touch itself.
-        let mut dies: Fast<(bool, &str, u32, u32), (T, T)> = Fast::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut dies: FastMap<(bool, &str, u32, u32), (T, T)> = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
         for &(bi, i) in rows {
             let (c, i) = (&cols[bi as usize], i as usize);
             let opt_i16 = |a: &Int16Array| a.is_valid(i).then(|| a.value(i));

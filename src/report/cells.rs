@@ -63,9 +63,7 @@ impl MapImage {
     }
 
     pub fn svg(&self) -> String {
-        let mut out = String::with_capacity(self.cells.len() * 20 + self.over.len() + 512);
-        root(&mut out, self.width, self.height);
-        let _ = write!(out, r##"<rect x="0" y="0" width="{}" height="{}" fill="#FFFFFF"/>"##, self.width, self.height);
+        let mut out = String::with_capacity(self.cells.len() * 20);
         let mut buf = itoa::Buffer::new();
         for (i, colour) in self.colours.iter().enumerate() {
             let _ = write!(out, r#"<path fill="{colour}" d=""#);
@@ -84,9 +82,10 @@ impl MapImage {
             }
             out.push_str(r#""/>"#);
         }
-        out.push_str(self.over.body());
-        out.push_str("</svg>\n");
-        out
+        let mut s = Svg::new(self.width, self.height);
+        s.raw(&out);
+        s.raw(self.over.body());
+        s.finish()
     }
 
     /// The same picture as [`MapImage::svg`], as PNG bytes.

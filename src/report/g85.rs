@@ -69,7 +69,18 @@ pub fn write_g85(map: &WaferMap, o: &G85Options, out: impl io::Write) -> io::Res
     let used: BTreeSet<u16> = counts.keys().copied().collect();
     let null_bin: u32 = [255u32, 999, 9999, 65535].into_iter().find(|n| !used.contains(&(*n as u16)) || *n > 65535).unwrap_or(65536);
     let width = null_bin.max(used.last().copied().unwrap_or(0) as u32).to_string().len().max(3);
-    let code = |b: Option<u16>| format!("{:0width$}", b.map(u32::from).unwrap_or(null_bin));
+    // A bin code, zero-padded to the map's width; the null bin for an empty position.
+    let push_code = |out: &mut String, b: Option<u16>| {
+        let mut digits = itoa::Buffer::new();
+        let d = digits.format(b.map(u32::from).unwrap_or(null_bin));
+        out.extend(std::iter::repeat_n('0', width.saturating_sub(d.len())));
+        out.push_str(d);
+    };
+    let code = |b: Option<u16>| {
+        let mut s = String::new();
+        push_code(&mut s, b);
+        s
+    };
     let good = |b: u16| match &o.good_bins {
         Some(set) => set.contains(&b),
         None => map.bins.iter().any(|c| c.bin == Some(b) && c.passing),
@@ -131,18 +142,15 @@ pub fn write_g85(map: &WaferMap, o: &G85Options, out: impl io::Write) -> io::Res
                         .with_attribute(("MapName", "yieldlake"))
                         .with_attribute(("MapVersion", "1"))
                         .write_inner_content(|w| {
-                            // The same codes as `code`, without a String per die.
+                            // One String per row, not per die.
                             let mut line = String::with_capacity(grid.rows.first().map_or(0, |r| r.len() * (width + 1)));
-                            let mut digits = itoa::Buffer::new();
                             for r in &grid.rows {
                                 line.clear();
                                 for (i, b) in r.iter().enumerate() {
                                     if i > 0 {
                                         line.push(' ');
                                     }
-                                    let d = digits.format(b.map(u32::from).unwrap_or(null_bin));
-                                    line.extend(std::iter::repeat_n('0', width.saturating_sub(d.len())));
-                                    line.push_str(d);
+                                    push_code(&mut line, *b);
                                 }
                                 w.create_element("Row").write_text_content(BytesText::new(&line))?;
                             }

@@ -20,10 +20,15 @@ fn fonts() -> Arc<usvg::fontdb::Database> {
     .clone()
 }
 
+/// Parses SVG text with the shipped fonts.
+fn parse(svg: &str) -> Result<usvg::Tree, String> {
+    let opt = usvg::Options { fontdb: fonts(), ..usvg::Options::default() };
+    usvg::Tree::from_str(svg, &opt).map_err(|e| format!("SVG: {e}"))
+}
+
 /// Renders SVG text to PNG bytes at its own size.
 pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
-    let opt = usvg::Options { fontdb: fonts(), ..usvg::Options::default() };
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("SVG: {e}"))?;
+    let tree = parse(svg)?;
     let size = tree.size().to_int_size();
     let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("empty image")?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
@@ -32,8 +37,7 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, String> {
 
 /// Renders an SVG document over pixels already drawn (straight RGBA, opaque).
 pub fn render_over(svg: &str, width: u32, height: u32, rgba: &mut [u8]) -> Result<(), String> {
-    let opt = usvg::Options { fontdb: fonts(), ..usvg::Options::default() };
-    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| format!("SVG: {e}"))?;
+    let tree = parse(svg)?;
     // Opaque pixels are the same premultiplied or not, and everything under the
     // markup is opaque, so the buffer can be drawn on as it is.
     let mut pixmap = tiny_skia::PixmapMut::from_bytes(rgba, width, height).ok_or("empty image")?;
