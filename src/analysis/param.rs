@@ -44,7 +44,7 @@ pub const QUANTILES: [(f64, &str); 9] = [
     (0.999, "q99_9"),
 ];
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acc {
     values: Vec<f32>,
     /// Subgroup (file and wafer) of each value, for the within-subgroup sigma.
@@ -76,6 +76,22 @@ impl Acc {
                 self.lim_file = Some(file.to_string());
             }
         }
+    }
+}
+
+impl Acc {
+    /// Folds another accumulator of the same test into this one; `sub` gives the other's
+    /// subgroup ids in this one's numbering.
+    fn absorb(&mut self, a: &Acc, sub: impl Iterator<Item = u32>) {
+        if let Some(f) = &a.lim_file {
+            self.take_limits(a.lo, a.hi, f);
+        }
+        self.below += a.below;
+        self.above += a.above;
+        self.invalid += a.invalid;
+        self.alarms += a.alarms;
+        self.values.extend_from_slice(&a.values);
+        self.sub.extend(sub);
     }
 }
 
@@ -165,17 +181,31 @@ impl ParamAcc {
             if me == n {
                 self.accs.push(Acc::default());
             }
-            let m = &mut self.accs[me];
-            if let Some(f) = &a.lim_file {
-                m.take_limits(a.lo, a.hi, f);
-            }
-            m.below += a.below;
-            m.above += a.above;
-            m.invalid += a.invalid;
-            m.alarms += a.alarms;
-            m.values.extend_from_slice(&a.values);
-            m.sub.extend(a.sub.iter().map(|s| remap[*s as usize]));
+            self.accs[me].absorb(&a, a.sub.iter().map(|s| remap[*s as usize]));
         }
+    }
+
+    /// The same results under coarser groups: each group's name mapped by `to`, and the
+    /// groups that map to one name folded together, as [`ParamAcc::merge`] folds streams.
+    /// One read grouped by (a, b) gives both the a and the b statistics.
+    pub fn regroup(&self, to: impl Fn(&str) -> &str) -> ParamAcc {
+        let mut out = ParamAcc { accs: Vec::new(), index: HashMap::new(), subgroups: self.subgroups.clone() };
+        let mut keys: Vec<(&(String, u32, String), &usize)> = self.index.iter().collect();
+        // Folded in a fixed order: the values' order inside a group does not change any
+        // number (they are sorted before they are summed), but the vectors stay the same.
+        keys.sort();
+        for ((grp, num, name), idx) in keys {
+            let a = &self.accs[*idx];
+            let k = (to(grp).to_string(), *num, name.clone());
+            let n = out.accs.len();
+            let me = *out.index.entry(k).or_insert(n);
+            if me == n {
+                out.accs.push(a.clone());
+                continue;
+            }
+            out.accs[me].absorb(a, a.sub.iter().copied());
+        }
+        out
     }
 
     /// No result was accumulated.

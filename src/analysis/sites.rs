@@ -127,12 +127,17 @@ fn enumerate(totals: &[u64], left: u64, i: usize, x: &mut Vec<u64>, f: &mut dyn 
 pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
     let (Some(ma), Some(sa)) = mean_sd(a) else { return None };
     let (Some(mb), Some(sb)) = mean_sd(b) else { return None };
-    let (va, vb) = (sa * sa / a.len() as f64, sb * sb / b.len() as f64);
+    welch_moments((ma, sa, a.len()), (mb, sb, b.len()))
+}
+
+/// Welch's test from each sample's (mean, sd, n).
+fn welch_moments((ma, sa, na): (f64, f64, usize), (mb, sb, nb): (f64, f64, usize)) -> Option<(f64, f64, f64)> {
+    let (va, vb) = (sa * sa / na as f64, sb * sb / nb as f64);
     if va + vb <= 0.0 {
         return None;
     }
     let t = (ma - mb) / (va + vb).sqrt();
-    let df = (va + vb).powi(2) / (va * va / (a.len() as f64 - 1.0) + vb * vb / (b.len() as f64 - 1.0));
+    let df = (va + vb).powi(2) / (va * va / (na as f64 - 1.0) + vb * vb / (nb as f64 - 1.0));
     let p = 2.0 * StudentsT::new(0.0, 1.0, df).ok()?.sf(t.abs());
     Some((t, df, p))
 }
@@ -145,33 +150,43 @@ pub fn kruskal_wallis(values: &mut [(f64, usize)], groups: usize) -> Option<(f64
         return None;
     }
     values.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum = vec![0.0; groups];
-    let mut count = vec![0usize; groups];
+    let mut groups_rc = vec![(0.0, 0usize); groups];
     let mut ties = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j + 1 < n && values[j + 1].0 == values[i].0 {
-            j += 1;
+    for (i, g) in chunk_starts(values) {
+        let r = (2 * i + g.len() - 1) as f64 / 2.0 + 1.0;
+        for v in g {
+            groups_rc[v.1].0 += r;
+            groups_rc[v.1].1 += 1;
         }
-        let r = (i + j) as f64 / 2.0 + 1.0;
-        for v in &values[i..=j] {
-            rank_sum[v.1] += r;
-            count[v.1] += 1;
-        }
-        let t = (j - i + 1) as f64;
+        let t = g.len() as f64;
         ties += t * t * t - t;
-        i = j + 1;
+    }
+    kruskal_wallis_ranked(&groups_rc, n, ties)
+}
+
+/// Runs of equal values with the index where each starts.
+fn chunk_starts<T>(values: &[(f64, T)]) -> impl Iterator<Item = (usize, &[(f64, T)])> {
+    values.chunk_by(|a, b| a.0 == b.0).scan(0, |start, g| {
+        let i = *start;
+        *start += g.len();
+        Some((i, g))
+    })
+}
+
+/// Kruskal-Wallis from each group's (rank sum, count), the total count and the tie term
+/// (sum of t^3 - t over runs of equal values).
+fn kruskal_wallis_ranked(groups: &[(f64, usize)], n: usize, ties: f64) -> Option<(f64, f64, f64)> {
+    if n < 3 || groups.len() < 2 {
+        return None;
     }
     let nf = n as f64;
-    let h: f64 = 12.0 / (nf * (nf + 1.0))
-        * (0..groups).filter(|g| count[*g] > 0).map(|g| rank_sum[g] * rank_sum[g] / count[g] as f64).sum::<f64>()
-        - 3.0 * (nf + 1.0);
+    let h: f64 =
+        12.0 / (nf * (nf + 1.0)) * groups.iter().filter(|g| g.1 > 0).map(|(r, c)| r * r / *c as f64).sum::<f64>() - 3.0 * (nf + 1.0);
     let corr = 1.0 - ties / (nf * nf * nf - nf);
     if corr <= 0.0 {
         return None;
     }
-    let df = (count.iter().filter(|c| **c > 0).count() - 1) as f64;
+    let df = (groups.iter().filter(|g| g.1 > 0).count() - 1) as f64;
     let h = h / corr;
     Some((h, df, ChiSquared::new(df).ok()?.sf(h)))
 }
@@ -229,13 +244,6 @@ fn looks_normal(all: &[f64]) -> bool {
     skew.abs() < 1.0 && kurt.abs() < 3.0
 }
 
-fn distinct_at_least(all: &[f64], k: usize) -> bool {
-    let mut distinct: Vec<f64> = all.to_vec();
-    distinct.sort_by(|a, b| a.total_cmp(b));
-    distinct.dedup();
-    distinct.len() >= k
-}
-
 /// For each test and site: the site's mean, sd and median, its shift against the other
 /// sites, the test used and its p-value, the BH q-value over all rows, and the flag.
 pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordBatch, ArrowError> {
@@ -254,6 +262,41 @@ pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordB
     }
     let mut rows = Vec::new();
     for (ti, t) in tests.iter().enumerate() {
+        // Each site's values in order (they normally come sorted; sorted here if not).
+        let sorted: Vec<std::borrow::Cow<[f64]>> = t
+            .sites
+            .iter()
+            .map(|(_, v)| {
+                if v.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+                    std::borrow::Cow::Borrowed(v.as_slice())
+                } else {
+                    let mut s = v.clone();
+                    s.sort_by(|a, b| a.total_cmp(b));
+                    std::borrow::Cow::Owned(s)
+                }
+            })
+            .collect();
+        let n_all: usize = t.sites.iter().map(|(_, v)| v.len()).sum();
+        // All values, tagged with their site, ranked once: each site-against-the-rest
+        // Kruskal-Wallis test is then a sum of these ranks (sums of half-integers, so
+        // exact in any order).
+        let mut pairs: Vec<(f64, u32)> = Vec::with_capacity(n_all);
+        for (si, v) in sorted.iter().enumerate() {
+            pairs.extend(v.iter().map(|x| (*x, si as u32)));
+        }
+        // Runs of sorted values merge in near-linear time with the stable sort.
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut rank_sum = vec![0.0f64; t.sites.len()];
+        let (mut ties, mut distinct) = (0.0f64, 0usize);
+        for (i, g) in chunk_starts(&pairs) {
+            let r = (2 * i + g.len() - 1) as f64 / 2.0 + 1.0;
+            for p in g {
+                rank_sum[p.1 as usize] += r;
+            }
+            let c = g.len() as f64;
+            ties += c * c * c - c;
+            distinct += 1;
+        }
         let all: Vec<f64> = t.sites.iter().flat_map(|(_, v)| v.iter().copied()).collect();
         // Normality is judged on the residuals from each site's mean, so that a shifted
         // site does not itself make the data look non-normal.
@@ -265,27 +308,36 @@ pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordB
                 v.iter().map(move |x| x - m)
             })
             .collect();
-        let normal = looks_normal(&residuals) && distinct_at_least(&all, 20);
+        let normal = looks_normal(&residuals) && distinct >= 20;
         let threshold = match (t.lo, t.hi) {
             (Some(l), Some(h)) => Some(cfg.min_fraction * (h - l)),
             _ => mean_sd(&all).1.map(|s| cfg.min_fraction * 6.0 * s),
         };
+        let total_rank: f64 = rank_sum.iter().sum();
         for (si, (site, v)) in t.sites.iter().enumerate() {
-            let rest: Vec<f64> = t.sites.iter().enumerate().filter(|(j, _)| *j != si).flat_map(|(_, (_, v))| v.iter().copied()).collect();
+            // The other sites' values, in site order, without copying them.
+            let rest = || t.sites.iter().enumerate().filter(move |(j, _)| *j != si).flat_map(|(_, (_, v))| v.iter().copied());
+            let n_rest = n_all - v.len();
+            let rest_mean = (n_rest > 0).then(|| rest().sum::<f64>() / n_rest as f64);
             let (mean, sd) = mean_sd(v);
-            let mut sorted = v.clone();
-            sorted.sort_by(|a, b| a.total_cmp(b));
-            let delta = mean.zip(mean_sd(&rest).0).map(|(a, b)| a - b);
-            let (method, stat, p) = if rest.is_empty() || v.len() < 2 {
+            let delta = mean.zip(rest_mean).map(|(a, b)| a - b);
+            let (method, stat, p) = if n_rest == 0 || v.len() < 2 {
                 ("none", None, None)
             } else if normal {
-                match welch(v, &rest) {
+                let rest_sd = rest_mean
+                    .filter(|_| n_rest > 1)
+                    .map(|m| (rest().map(|x| (x - m) * (x - m)).sum::<f64>() / (n_rest as f64 - 1.0)).sqrt());
+                match mean
+                    .zip(sd)
+                    .zip(rest_mean.zip(rest_sd))
+                    .and_then(|((ma, sa), (mb, sb))| welch_moments((ma, sa, v.len()), (mb, sb, n_rest)))
+                {
                     Some((t, _, p)) => ("welch", Some(t), Some(p)),
                     None => ("welch", None, None),
                 }
             } else {
-                let mut pairs: Vec<(f64, usize)> = v.iter().map(|x| (*x, 0)).chain(rest.iter().map(|x| (*x, 1))).collect();
-                match kruskal_wallis(&mut pairs, 2) {
+                let own = rank_sum[si];
+                match kruskal_wallis_ranked(&[(own, v.len()), (total_rank - own, n_rest)], n_all, ties) {
                     Some((h, _, p)) => ("kruskal-wallis", Some(h), Some(p)),
                     None => ("kruskal-wallis", None, None),
                 }
@@ -296,7 +348,7 @@ pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordB
                 n: v.len() as u64,
                 mean,
                 sd,
-                median: quantile_type7(&sorted, 0.5),
+                median: quantile_type7(&sorted[si], 0.5),
                 delta,
                 threshold,
                 method,

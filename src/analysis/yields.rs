@@ -55,7 +55,7 @@ struct Group<'a> {
     fail: u64,
     unknown: u64,
     /// unit -> (first, last)
-    units: HashMap<(u32, UnitKey<'a>), (Touch, Touch)>,
+    units: super::FastMap<(u32, UnitKey<'a>), (Touch, Touch)>,
     hb_touches: BTreeMap<Option<u16>, u64>,
     sb_touches: BTreeMap<Option<u16>, u64>,
     /// Bins that some passing touch was put in: passing when HBR/SBR do not say.

@@ -158,22 +158,44 @@ pub async fn insertion_chain(ctx: &SessionContext, lot: Option<&str>) -> Result<
 pub(crate) const FILE_ORDER: &str = "SELECT *, CAST(row_number() OVER (ORDER BY start_t ASC NULLS FIRST, finish_t ASC NULLS FIRST, file_id ASC) AS INT UNSIGNED) AS file_ord FROM files";
 
 pub async fn yields(ctx: &SessionContext, by: By, lot: Option<&str>) -> Result<YieldAnswer> {
-    check_lot(ctx, lot).await?;
-    let sql = format!(
-        "WITH f AS ({FILE_ORDER}) SELECT {grp} AS grp, p.lot_id || '|' || CASE WHEN f.stage = 'wafer_sort' THEN '' ELSE f.insertion END AS scope, \
-         p.touch_key, f.file_ord, p.part_seq, p.pass_fail, p.hard_bin, p.soft_bin FROM parts p JOIN f ON p.file_id = f.file_id WHERE true{lot}",
-        grp = by.expr(),
-        lot = lot_filter("p.lot_id", lot)
-    );
     // The summary checks read other rows and count on their own: they run on another
     // worker while the yields are counted here.
     let (ctx2, lot2) = (ctx.clone(), lot.map(str::to_string));
     let checks = tokio::spawn(async move { summary_checks(&ctx2, lot2.as_deref()).await });
-    let touches = rows(ctx, &sql, &yields::touches_schema()).await?;
-    let names = bin_names(ctx, lot).await?;
-    let tables = yields::yields(&touches, &names)?;
+    let tables = yield_counts(ctx, &[by], lot).await?.pop().expect("one grouping asked");
     let checks = checks.await.map_err(|e| DataFusionError::External(Box::new(e)))??;
     Ok(YieldAnswer { tables, checks })
+}
+
+/// Yields and bins under several groupings, from one read of the touches (the report
+/// wants the lot, its wafers or insertions, and its sites).
+pub async fn yield_counts(ctx: &SessionContext, bys: &[By], lot: Option<&str>) -> Result<Vec<YieldTables>> {
+    check_lot(ctx, lot).await?;
+    let groups: Vec<String> = bys.iter().enumerate().map(|(i, by)| format!("{} AS grp{i}, ", by.expr())).collect();
+    let sql = format!(
+        "WITH f AS ({FILE_ORDER}) SELECT {groups}p.lot_id || '|' || CASE WHEN f.stage = 'wafer_sort' THEN '' ELSE f.insertion END AS scope, \
+         p.touch_key, f.file_ord, p.part_seq, p.pass_fail, p.hard_bin, p.soft_bin FROM parts p JOIN f ON p.file_id = f.file_id WHERE true{lot}",
+        groups = groups.concat(),
+        lot = lot_filter("p.lot_id", lot)
+    );
+    // Read with every grouping column first, then each grouping sees its own column
+    // followed by the shared ones, as `yields::touches_schema` lays them out.
+    let one = yields::touches_schema();
+    let mut fields: Vec<arrow::datatypes::FieldRef> = (0..bys.len()).map(|_| one.field(0).clone().into()).collect();
+    fields.extend(one.fields().iter().skip(1).cloned());
+    let read = Arc::new(arrow::datatypes::Schema::new(fields));
+    let (touches, names) = futures::try_join!(rows(ctx, &sql, &read), bin_names(ctx, lot))?;
+    let per_grouping = |i: usize| -> Result<YieldTables> {
+        let batches = touches
+            .iter()
+            .map(|b| {
+                let cols = std::iter::once(b.column(i).clone()).chain(b.columns()[bys.len()..].iter().cloned()).collect();
+                RecordBatch::try_new(one.clone(), cols)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(yields::yields(&batches, &names)?)
+    };
+    (0..bys.len()).into_par_iter().map(per_grouping).collect()
 }
 
 /// The tester's WRR, HBR/SBR and PCR counts next to the PRRs'.
@@ -262,13 +284,18 @@ fn test_filter(tests: &[String]) -> String {
 
 /// PTR results and MPR pins (as `NAME[pin]`) of final touches, grouped.
 async fn accumulate(ctx: &SessionContext, by: By, lot: Option<&str>, tests: &[String]) -> Result<ParamAcc> {
+    accumulate_groups(ctx, stats_group(by)?, by == By::Insertion, lot, tests).await
+}
+
+/// Accumulates the results of a lot (or the lake) in groups named by the SQL `grp`, over
+/// `results_final` (joined to `files` when `grp` needs it).
+async fn accumulate_groups(ctx: &SessionContext, grp: &str, join_files: bool, lot: Option<&str>, tests: &[String]) -> Result<ParamAcc> {
     check_lot(ctx, lot).await?;
     let sql = format!(
         "SELECT {grp} AS grp, r.file_id, r.wafer_index, CAST(r.test_key AS BIGINT UNSIGNED) * 65536 + CAST(coalesce(r.pin_index, 0) AS BIGINT UNSIGNED) AS test_key, r.test_num, \
          CASE WHEN r.rec_type = 'M' THEN r.test_name || '[' || CAST(r.pin_index AS VARCHAR) || ']' ELSE r.test_name END AS test_name, \
          r.result, r.lo_limit, r.hi_limit, r.valid, r.alarm FROM results_final r{join} WHERE true{lot}{tests}",
-        grp = stats_group(by)?,
-        join = if by == By::Insertion { " JOIN files f ON r.file_id = f.file_id" } else { "" },
+        join = if join_files { " JOIN files f ON r.file_id = f.file_id" } else { "" },
         lot = lot_filter("r.lot_id", lot),
         tests = test_filter(tests)
     );
@@ -311,6 +338,28 @@ pub async fn test_values(ctx: &SessionContext, by: By, lot: Option<&str>, tests:
     Ok(accumulate(ctx, by, lot, tests).await?.into_values())
 }
 
+/// Statistics grouped `by`, and each test's values grouped `values_by`, from one read
+/// of the results (the report wants statistics per insertion and values per site).
+pub async fn stats_and_values(
+    ctx: &SessionContext,
+    by: By,
+    values_by: By,
+    lot: Option<&str>,
+) -> Result<(RecordBatch, Vec<param::GroupValues>)> {
+    // Grouped by both; a site label never holds the separator, so the split is exact.
+    let grp = format!("coalesce({}, '') || chr(1) || coalesce({}, '')", stats_group(by)?, stats_group(values_by)?);
+    let joined = [by, values_by].contains(&By::Insertion);
+    let acc = accumulate_groups(ctx, &grp, joined, lot, &[]).await?;
+    fn split(g: &str) -> (&str, &str) {
+        g.rsplit_once('\u{1}').unwrap_or((g, ""))
+    }
+    let stats = acc.regroup(|g| split(g).0);
+    let values = acc.regroup(|g| split(g).1);
+    drop(acc);
+    let (stats, values) = rayon::join(|| stats.finish(), || values.into_values());
+    Ok((stats?, values))
+}
+
 /// Site-to-site: yields per site with the independence test, and location shifts.
 pub struct SiteAnswer {
     /// site, units, first_pass (first touches).
@@ -320,8 +369,13 @@ pub struct SiteAnswer {
 }
 
 pub async fn site_to_site(ctx: &SessionContext, lot: Option<&str>, cfg: &ShiftConfig) -> Result<SiteAnswer> {
-    let y = yields(ctx, By::Site, lot).await?;
-    let t = &y.tables.yields;
+    let (y, values) = futures::try_join!(yield_counts(ctx, &[By::Site], lot), test_values(ctx, By::Site, lot, &[]))?;
+    site_answer(&y[0], values, cfg)
+}
+
+/// Site-to-site from the lot's yields by site and its test values by site.
+pub fn site_answer(y: &YieldTables, values: Vec<param::GroupValues>, cfg: &ShiftConfig) -> Result<SiteAnswer> {
+    let t = &y.yields;
     let grp = t.column(0).as_string::<i32>();
     let col = |name: &str| t.column_by_name(name).unwrap().as_primitive::<arrow::datatypes::UInt64Type>().clone();
     let (units, fp) = (col("units"), col("first_pass"));
@@ -329,7 +383,7 @@ pub async fn site_to_site(ctx: &SessionContext, lot: Option<&str>, cfg: &ShiftCo
     let table: Vec<[u64; 2]> = site_yields.iter().map(|(_, u, p)| [*p, u - p]).collect();
     let independence = sites::independence(&table);
     let mut by_test: BTreeMap<(u32, String), TestSites> = BTreeMap::new();
-    for g in test_values(ctx, By::Site, lot, &[]).await? {
+    for g in values {
         let e = by_test.entry((g.test_num, g.test_name.clone())).or_insert_with(|| TestSites {
             test_num: g.test_num,
             test_name: g.test_name.clone(),

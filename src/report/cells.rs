@@ -63,21 +63,32 @@ impl MapImage {
     }
 
     pub fn svg(&self) -> String {
-        let mut out = String::with_capacity(self.cells.len() * 20);
+        // Each colour's cells in reading order, with neighbours in a row merged into one
+        // rectangle: a map's rows are mostly runs of one bin, so the path (and the PDF
+        // that embeds it) is several times shorter.
+        let mut by_colour: Vec<Vec<Cell>> = vec![Vec::new(); self.colours.len()];
+        for c in &self.cells {
+            by_colour[c.colour as usize].push(*c);
+        }
+        let mut out = String::with_capacity(self.cells.len() * 8);
         let mut buf = itoa::Buffer::new();
-        for (i, colour) in self.colours.iter().enumerate() {
+        for (colour, mut cells) in self.colours.iter().zip(by_colour) {
+            cells.sort_unstable_by_key(|c| (c.y, c.h, c.x));
             let _ = write!(out, r#"<path fill="{colour}" d=""#);
-            for c in self.cells.iter().filter(|c| c.colour as usize == i) {
+            let mut runs = cells.chunk_by(|a, b| a.y == b.y && a.h == b.h && a.x + a.w == b.x);
+            for run in &mut runs {
+                let (first, last) = (run[0], run[run.len() - 1]);
+                let w = last.x + last.w - first.x;
                 out.push('M');
-                out.push_str(buf.format(c.x));
+                out.push_str(buf.format(first.x));
                 out.push(' ');
-                out.push_str(buf.format(c.y));
+                out.push_str(buf.format(first.y));
                 out.push('h');
-                out.push_str(buf.format(c.w));
+                out.push_str(buf.format(w));
                 out.push('v');
-                out.push_str(buf.format(c.h));
+                out.push_str(buf.format(first.h));
                 out.push_str("h-");
-                out.push_str(buf.format(c.w));
+                out.push_str(buf.format(w));
                 out.push('z');
             }
             out.push_str(r#""/>"#);

@@ -220,18 +220,19 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     };
     // The sections' answers are independent: each runs on its own task, so the lot's
     // queries and their analysis share the cores instead of running one after another.
+    // The yields by wafer (or insertion), by lot and by site come from one read of the
+    // lot's touches; the tester-summary checks count on their own task.
     let (c, l) = (ctx.clone(), lot.to_string());
-    let h_y = tokio::spawn(async move { answers::yields(&c, by, Some(&l)).await });
+    let h_counts = tokio::spawn(async move { answers::yield_counts(&c, &[by, By::Lot, By::Site], Some(&l)).await });
     let (c, l) = (ctx.clone(), lot.to_string());
-    let h_ly = tokio::spawn(async move { answers::yields(&c, By::Lot, Some(&l)).await });
+    let h_checks = tokio::spawn(async move { answers::summary_checks(&c, Some(&l)).await });
     let (c, l) = (ctx.clone(), lot.to_string());
     let h_chain = tokio::spawn(async move { answers::insertion_chain(&c, Some(&l)).await });
     let (c, l) = (ctx.clone(), lot.to_string());
     let h_maps = tokio::spawn(async move { answers::wafer_maps(&c, &l, None, BinKind::Hard, None).await });
     let (c, l) = (ctx.clone(), lot.to_string());
-    let h_sites = tokio::spawn(async move { answers::site_to_site(&c, Some(&l), &Default::default()).await });
-    let (c, l) = (ctx.clone(), lot.to_string());
-    let h_stats = tokio::spawn(async move { answers::param_stats(&c, By::Insertion, Some(&l), &[]).await });
+    // Statistics per insertion and site-to-site's values per site, from one read.
+    let h_stats = tokio::spawn(async move { answers::stats_and_values(&c, By::Insertion, By::Site, Some(&l)).await });
     let (c, l, r) = (ctx.clone(), lot.to_string(), req.clone());
     let h_pat = tokio::spawn(async move { screens::pat(&c, &l, &r).await });
     let (c, syl_cfg) = (ctx.clone(), inp.syl.clone());
@@ -268,12 +269,14 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     };
     hdr.row(vec![Cell::head("Status (SYL/SBL)"), Cell::text(status).class(class).id("lot-status").span(3)]);
     d.table(hdr);
-    let y = h_y.await.map_err(join)?;
-    let lot_yield = h_ly.await.map_err(join)?;
-    let (y, lot_yield) = (y?, lot_yield?);
+    let mut counts = h_counts.await.map_err(join)??.into_iter();
+    let (Some(y), Some(lot_yield), Some(site_yields)) = (counts.next(), counts.next(), counts.next()) else {
+        unreachable!("three groupings asked")
+    };
+    let y = answers::YieldAnswer { tables: y, checks: h_checks.await.map_err(join)?? };
     d.section();
     d.h(2, "Yield");
-    let ly = &lot_yield.tables.yields;
+    let ly = &lot_yield.yields;
     let rate = |n: &str| -> Option<f64> {
         let c = ly.column_by_name(n)?.as_primitive_opt::<arrow::datatypes::Float64Type>()?;
         (ly.num_rows() > 0 && c.is_valid(0)).then(|| c.value(0))
@@ -361,8 +364,8 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         );
     }
     // Site-to-site.
-    let s = h_sites.await.map_err(join)?;
-    let s = s?;
+    let (stats, site_values) = h_stats.await.map_err(join)??;
+    let s = answers::site_answer(&site_yields, site_values, &Default::default())?;
     d.section();
     d.h(2, "Site to site");
     if let Some(i) = &s.independence {
@@ -379,8 +382,6 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
     json.insert("site_shifts_flagged".into(), rows_json(&shifts));
     // Capability, lowest Cpk first, with histograms of the worst tests.
     // Per insertion: wafer sort and each final-test temperature are populations of their own.
-    let stats = h_stats.await.map_err(join)?;
-    let stats = stats?;
     // Lowest Cpk first; ties (and tests without a Cpk) in test order, so that the same
     // lake gives the same report.
     let keys: Vec<arrow::compute::SortColumn> = ["cpk", "test_num", "test_name", "grp"]
