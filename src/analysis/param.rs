@@ -215,7 +215,12 @@ impl ParamAcc {
 
     /// Each group's values (sorted) and limits, for histograms and tests between groups.
     pub fn into_values(self) -> Vec<GroupValues> {
-        let mut keys: Vec<((String, u32, String), usize)> = self.index.into_iter().collect();
+        self.values_where(|_, _| true)
+    }
+
+    /// The values of the (group, test name) pairs `keep` picks, as [`ParamAcc::into_values`].
+    pub fn values_where(self, keep: impl Fn(&str, &str) -> bool) -> Vec<GroupValues> {
+        let mut keys: Vec<((String, u32, String), usize)> = self.index.into_iter().filter(|((g, _, t), _)| keep(g, t)).collect();
         keys.sort();
         let mut accs: Vec<Option<Acc>> = self.accs.into_iter().map(Some).collect();
         keys.into_iter()
@@ -229,12 +234,10 @@ impl ParamAcc {
     }
 
     /// One row per group and test, ordered by group, test number and name.
-    pub fn finish(self) -> Result<RecordBatch, ArrowError> {
-        let mut keys: Vec<((String, u32, String), usize)> = self.index.into_iter().collect();
+    pub fn finish(&self) -> Result<RecordBatch, ArrowError> {
+        let mut keys: Vec<(&(String, u32, String), &usize)> = self.index.iter().collect();
         keys.sort();
-        let mut accs: Vec<Option<Acc>> = self.accs.into_iter().map(Some).collect();
-        let work: Vec<((String, u32, String), Acc)> = keys.into_iter().map(|(k, i)| (k, accs[i].take().unwrap())).collect();
-        let rows: Vec<((String, u32, String), Row)> = work.into_par_iter().map(|(k, a)| (k, Row::of(a))).collect();
+        let rows: Vec<((String, u32, String), Row)> = keys.into_par_iter().map(|(k, i)| (k.clone(), Row::of(&self.accs[*i]))).collect();
         to_batch(rows)
     }
 }
@@ -311,7 +314,7 @@ pub fn cp_value(sd: f64, lo: Option<f64>, hi: Option<f64>) -> Option<f64> {
 }
 
 impl Row {
-    fn of(a: Acc) -> Row {
+    fn of(a: &Acc) -> Row {
         let values: Vec<f64> = a.values.iter().map(|v| *v as f64).collect();
         let sigma_within = pooled_sd(&values, &a.sub);
         let mut sorted = values;

@@ -309,8 +309,16 @@ pub fn deciding_touches(
         }
     }
     let one_wafer = |rows: &[(u32, u32)]| -> Result<RecordBatch, arrow::error::ArrowError> {
-        // Keyed by the die (touch key), or, for a touch without one, by the touch itself.
-        let mut dies: FastMap<(bool, &str, u32, u32), (T, T)> = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
+        // Keyed by the die, or, for a touch without a die key, by the touch itself. A die
+        // key is "w:<wafer>:<x>:<y>" (`ingest::parts`), so within one wafer its X and Y
+        // name it, and they hash faster than the text.
+        #[derive(Hash, PartialEq, Eq)]
+        enum Key<'a> {
+            At(i16, i16),
+            Die(&'a str),
+            Touch(&'a str, u32, u32),
+        }
+        let mut dies: FastMap<Key, (T, T)> = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
         for &(bi, i) in rows {
             let (c, i) = (&cols[bi as usize], i as usize);
             let opt_i16 = |a: &Int16Array| a.is_valid(i).then(|| a.value(i));
@@ -323,9 +331,12 @@ pub fn deciding_touches(
                 passed: c.pass.is_valid(i).then(|| c.pass.value(i)),
             };
             let k = if c.key.is_valid(i) && c.key.value(i).starts_with("w:") {
-                (true, c.key.value(i), 0, 0)
+                match (t.x, t.y) {
+                    (Some(x), Some(y)) => Key::At(x, y),
+                    _ => Key::Die(c.key.value(i)),
+                }
             } else {
-                (false, t.file, t.ord.0, t.ord.1)
+                Key::Touch(t.file, t.ord.0, t.ord.1)
             };
             dies.entry(k)
                 .and_modify(|(first, last)| {

@@ -97,6 +97,7 @@ pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, 
         let hb = col(6).as_primitive::<UInt16Type>();
         let sb = col(7).as_primitive::<UInt16Type>();
         let mut cur = usize::MAX;
+        let mut last_scope: Option<(&str, u32)> = None;
         for i in 0..b.num_rows() {
             let g_name = grp.value(i);
             if cur == usize::MAX || order[cur].0 != g_name {
@@ -130,12 +131,14 @@ pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, 
                 g.passing_bins.insert(('H', t.hb));
                 g.passing_bins.insert(('S', t.sb));
             }
-            let s = match scopes.get(scope.value(i)) {
-                Some(s) => *s,
-                None => {
-                    let n = scopes.len() as u32;
-                    scopes.insert(scope.value(i).to_string(), n);
-                    n
+            // Rows come in runs of one file, so of one scope: looked up when it changes.
+            let sv = scope.value(i);
+            let s = match last_scope {
+                Some((name, id)) if name == sv => id,
+                _ => {
+                    let id = scope_id(&mut scopes, sv);
+                    last_scope = Some((sv, id));
+                    id
                 }
             };
             let k = if key.is_valid(i) {
@@ -159,6 +162,16 @@ pub fn yields(batches: &[RecordBatch], names: &BinNames) -> Result<YieldTables, 
     }
     order.sort_by(|a, b| a.0.cmp(&b.0));
     build(order, names)
+}
+
+/// A scope's number, given when it is first seen.
+fn scope_id(scopes: &mut HashMap<String, u32>, name: &str) -> u32 {
+    if let Some(s) = scopes.get(name) {
+        return *s;
+    }
+    let n = scopes.len() as u32;
+    scopes.insert(name.to_string(), n);
+    n
 }
 
 fn build(groups: Vec<(String, Group<'_>)>, names: &BinNames) -> Result<YieldTables, ArrowError> {

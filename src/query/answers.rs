@@ -339,13 +339,14 @@ pub async fn test_values(ctx: &SessionContext, by: By, lot: Option<&str>, tests:
 }
 
 /// Statistics grouped `by`, and each test's values grouped `values_by`, from one read
-/// of the results (the report wants statistics per insertion and values per site).
+/// of the results (the report wants statistics per insertion and values per site). The
+/// accumulator behind the statistics comes back too, for histograms of chosen tests.
 pub async fn stats_and_values(
     ctx: &SessionContext,
     by: By,
     values_by: By,
     lot: Option<&str>,
-) -> Result<(RecordBatch, Vec<param::GroupValues>)> {
+) -> Result<(RecordBatch, Vec<param::GroupValues>, ParamAcc)> {
     // Grouped by both; a site label never holds the separator, so the split is exact.
     let grp = format!("coalesce({}, '') || chr(1) || coalesce({}, '')", stats_group(by)?, stats_group(values_by)?);
     let joined = [by, values_by].contains(&By::Insertion);
@@ -353,11 +354,9 @@ pub async fn stats_and_values(
     fn split(g: &str) -> (&str, &str) {
         g.rsplit_once('\u{1}').unwrap_or((g, ""))
     }
-    let stats = acc.regroup(|g| split(g).0);
-    let values = acc.regroup(|g| split(g).1);
+    let (stats, values) = rayon::join(|| acc.regroup(|g| split(g).0), || acc.regroup(|g| split(g).1).into_values());
     drop(acc);
-    let (stats, values) = rayon::join(|| stats.finish(), || values.into_values());
-    Ok((stats?, values))
+    Ok((stats.finish()?, values, stats))
 }
 
 /// Site-to-site: yields per site with the independence test, and location shifts.

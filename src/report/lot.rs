@@ -364,7 +364,7 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         );
     }
     // Site-to-site.
-    let (stats, site_values) = h_stats.await.map_err(join)??;
+    let (stats, site_values, stats_acc) = h_stats.await.map_err(join)??;
     let s = answers::site_answer(&site_yields, site_values, &Default::default())?;
     d.section();
     d.h(2, "Site to site");
@@ -420,8 +420,7 @@ pub async fn lot_report(ctx: &SessionContext, inp: &LotInputs<'_>) -> Result<Lot
         _ => Vec::new(),
     };
     if !worst.is_empty() {
-        let names: Vec<String> = worst.iter().map(|w| w.1.clone()).collect();
-        let values = answers::test_values(ctx, By::Insertion, Some(lot), &names).await?;
+        let values = stats_acc.values_where(|g, t| worst.iter().any(|(wg, wt)| wg == g && wt == t));
         for (grp, test) in &worst {
             for g in values.iter().filter(|g| &g.grp == grp && &g.test_name == test) {
                 let bins = histogram(&g.values, None);
