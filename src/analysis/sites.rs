@@ -123,14 +123,7 @@ fn enumerate(totals: &[u64], left: u64, i: usize, x: &mut Vec<u64>, f: &mut dyn 
     }
 }
 
-/// Welch's two-sample t-test: (t, df, two-sided p).
-pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
-    let (Some(ma), Some(sa)) = mean_sd(a) else { return None };
-    let (Some(mb), Some(sb)) = mean_sd(b) else { return None };
-    welch_moments((ma, sa, a.len()), (mb, sb, b.len()))
-}
-
-/// Welch's test from each sample's (mean, sd, n).
+/// Welch's two-sample t-test from each sample's (mean, sd, n): (t, df, two-sided p).
 fn welch_moments((ma, sa, na): (f64, f64, usize), (mb, sb, nb): (f64, f64, usize)) -> Option<(f64, f64, f64)> {
     let (va, vb) = (sa * sa / na as f64, sb * sb / nb as f64);
     if va + vb <= 0.0 {
@@ -140,28 +133,6 @@ fn welch_moments((ma, sa, na): (f64, f64, usize), (mb, sb, nb): (f64, f64, usize
     let df = (va + vb).powi(2) / (va * va / (na as f64 - 1.0) + vb * vb / (nb as f64 - 1.0));
     let p = 2.0 * StudentsT::new(0.0, 1.0, df).ok()?.sf(t.abs());
     Some((t, df, p))
-}
-
-/// Kruskal-Wallis H of groups given as (value, group) pairs, with the tie correction:
-/// (H, df, p from chi-square with df = groups - 1).
-pub fn kruskal_wallis(values: &mut [(f64, usize)], groups: usize) -> Option<(f64, f64, f64)> {
-    let n = values.len();
-    if n < 3 || groups < 2 {
-        return None;
-    }
-    values.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut groups_rc = vec![(0.0, 0usize); groups];
-    let mut ties = 0.0;
-    for (i, g) in chunk_starts(values) {
-        let r = (2 * i + g.len() - 1) as f64 / 2.0 + 1.0;
-        for v in g {
-            groups_rc[v.1].0 += r;
-            groups_rc[v.1].1 += 1;
-        }
-        let t = g.len() as f64;
-        ties += t * t * t - t;
-    }
-    kruskal_wallis_ranked(&groups_rc, n, ties)
 }
 
 /// Runs of equal values with the index where each starts.
@@ -297,7 +268,6 @@ pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordB
             ties += c * c * c - c;
             distinct += 1;
         }
-        let all: Vec<f64> = t.sites.iter().flat_map(|(_, v)| v.iter().copied()).collect();
         // Normality is judged on the residuals from each site's mean, so that a shifted
         // site does not itself make the data look non-normal.
         let residuals: Vec<f64> = t
@@ -311,7 +281,10 @@ pub fn location_shifts(tests: &[TestSites], cfg: &ShiftConfig) -> Result<RecordB
         let normal = looks_normal(&residuals) && distinct >= 20;
         let threshold = match (t.lo, t.hi) {
             (Some(l), Some(h)) => Some(cfg.min_fraction * (h - l)),
-            _ => mean_sd(&all).1.map(|s| cfg.min_fraction * 6.0 * s),
+            _ => {
+                let all: Vec<f64> = t.sites.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+                mean_sd(&all).1.map(|s| cfg.min_fraction * 6.0 * s)
+            }
         };
         let total_rank: f64 = rank_sum.iter().sum();
         for (si, (site, v)) in t.sites.iter().enumerate() {
