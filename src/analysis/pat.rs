@@ -181,9 +181,6 @@ pub struct PatInput {
     pub tests: Vec<TestId>,
     /// file_id -> (part index by part_seq, test index by test_key); u32::MAX is none.
     files: FastMap<Arc<str>, FileIndex>,
-    /// Passing parts per population: a group's size at most, reserved at its first value
-    /// so that 50 M pushes never reallocate.
-    passing: Vec<u32>,
 }
 
 /// A file's part index by part_seq, and test index and test limits by test_key.
@@ -211,12 +208,24 @@ impl Names {
     }
 }
 
+/// The last name of one column, so that a run of equal names is looked up once.
+#[derive(Default)]
+struct Run(Option<Arc<str>>);
+
+impl Run {
+    fn get(&mut self, names: &mut Names, s: &str) -> Arc<str> {
+        match &self.0 {
+            Some(k) if &**k == s => k.clone(),
+            _ => self.0.insert(names.get(s)).clone(),
+        }
+    }
+}
+
 use super::FastMap;
 
 impl PatInput {
     pub fn new(parts: &[RecordBatch], tests: &[RecordBatch]) -> PatInput {
-        let mut input =
-            PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: FastMap::default(), passing: Vec::new() };
+        let mut input = PatInput { parts: Vec::new(), populations: Vec::new(), tests: Vec::new(), files: FastMap::default() };
         let mut pops: FastMap<String, u32> = FastMap::default();
         // The deciding touch of each wafer-sort die: the highest (file order, part_seq)
         // among the touches with the same lot and die key.
@@ -248,6 +257,10 @@ impl PatInput {
             keep[bi][i] = true;
         }
         let mut names = Names::default();
+        // Rows come in runs of one file (so one lot, wafer and population): each name is
+        // looked up only when it changes.
+        let (mut file_run, mut lot_run, mut wafer_run) = (Run::default(), Run::default(), Run::default());
+        let mut pop_run: Option<(String, u32)> = None;
         for (bi, b) in parts.iter().enumerate() {
             let s = |i: usize| b.column(i).as_string::<i32>();
             let (file, pop, lot, wafer, pid) = (s(0), s(2), s(3), s(4), s(7));
@@ -256,19 +269,24 @@ impl PatInput {
             let (hb, sb) = (b.column(8).as_primitive::<UInt16Type>(), b.column(9).as_primitive::<UInt16Type>());
             let passed = b.column(10).as_boolean();
             for i in (0..b.num_rows()).filter(|&i| keep[bi][i]) {
-                let p = match pops.get(pop.value(i)) {
-                    Some(p) => *p,
-                    None => {
-                        let p = input.populations.len() as u32;
-                        pops.insert(pop.value(i).to_string(), p);
-                        input.populations.push(pop.value(i).to_string());
-                        input.passing.push(0);
+                let p = match &pop_run {
+                    Some((name, p)) if name == pop.value(i) => *p,
+                    _ => {
+                        let p = match pops.get(pop.value(i)) {
+                            Some(p) => *p,
+                            None => {
+                                let p = input.populations.len() as u32;
+                                pops.insert(pop.value(i).to_string(), p);
+                                input.populations.push(pop.value(i).to_string());
+                                p
+                            }
+                        };
+                        pop_run = Some((pop.value(i).to_string(), p));
                         p
                     }
                 };
-                input.passing[p as usize] += (passed.is_valid(i) && passed.value(i)) as u32;
                 let idx = input.parts.len() as u32;
-                let file_id = names.get(file.value(i));
+                let file_id = file_run.get(&mut names, file.value(i));
                 let by_seq = &mut input.files.entry(file_id.clone()).or_default().by_seq;
                 let s = seq.value(i) as usize;
                 if by_seq.len() <= s {
@@ -279,8 +297,8 @@ impl PatInput {
                     file_id,
                     part_seq: seq.value(i),
                     population: p,
-                    lot_id: names.get(lot.value(i)),
-                    wafer_id: wafer.is_valid(i).then(|| names.get(wafer.value(i))),
+                    lot_id: lot_run.get(&mut names, lot.value(i)),
+                    wafer_id: wafer.is_valid(i).then(|| wafer_run.get(&mut names, wafer.value(i))),
                     x: x.is_valid(i).then(|| x.value(i)),
                     y: y.is_valid(i).then(|| y.value(i)),
                     part_id: pid.is_valid(i).then(|| pid.value(i).to_string()),
@@ -325,62 +343,102 @@ impl PatInput {
     }
 
     pub fn values(&self) -> PatValues {
-        PatValues { groups: (0..self.populations.len() * self.tests.len()).map(|_| Group::default()).collect(), ntests: self.tests.len() }
+        PatValues { ntests: self.tests.len(), blocks: Vec::new(), open: FastMap::default(), index: std::sync::OnceLock::new() }
     }
-}
 
-/// One test's values in one population: the passing parts' results, with the test limits.
-#[derive(Default, Clone)]
-pub struct Group {
-    pub values: Vec<(f32, u32)>,
-    pub lo: Option<f32>,
-    pub hi: Option<f32>,
-}
-
-/// The passing parts' values per population and test; fed from any number of streams.
-pub struct PatValues {
-    groups: Vec<Group>,
-    ntests: usize,
-}
-
-impl PatValues {
-    pub fn update(&mut self, input: &PatInput, b: &RecordBatch) {
-        let file = b.column(0).as_string::<i32>();
-        let seq = b.column(1).as_primitive::<UInt32Type>();
-        let key = b.column(2).as_primitive::<UInt32Type>();
-        let res = b.column(3).as_primitive::<Float32Type>();
-        let lo = b.column(4).as_primitive::<Float32Type>();
-        let hi = b.column(5).as_primitive::<Float32Type>();
-        let mut cur: Option<(usize, &FileIndex)> = None;
-        for i in 0..b.num_rows() {
-            if cur.is_none_or(|(j, _)| file.value(j) != file.value(i)) {
-                cur = input.files.get(file.value(i)).map(|f| (i, f));
-                if cur.is_none() {
-                    continue;
-                }
+    /// An empty store for one file's values, or `None` when the file has no deciding
+    /// touch of the run.
+    pub fn fill(&self, file_id: &str) -> Option<FileFill> {
+        let (file, fi) = self.files.get_key_value(file_id)?;
+        // One column per test key of the file that names a PTR test.
+        let mut col_of_key = vec![NONE; fi.by_key.len()];
+        let mut cols = Vec::new();
+        for (k, &t) in fi.by_key.iter().enumerate() {
+            if t != NONE {
+                col_of_key[k] = cols.len() as u32;
+                cols.push(Col { test: t, n: 0, lo: fi.limits[k].0, hi: fi.limits[k].1, limits_set: false });
             }
-            let Some((_, fi)) = cur else { continue };
-            let p = fi.by_seq.get(seq.value(i) as usize).copied().unwrap_or(NONE);
-            let t = fi.by_key.get(key.value(i) as usize).copied().unwrap_or(NONE);
-            if p == NONE || t == NONE || res.is_null(i) || !input.parts[p as usize].passed {
+        }
+        // One block per population of the file's passing parts (a file is usually one
+        // wafer), each part a slot in it.
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut slot_of_seq = vec![(NONE, NONE); fi.by_seq.len()];
+        for (s, &p) in fi.by_seq.iter().enumerate() {
+            if p == NONE || !self.parts[p as usize].passed {
                 continue;
             }
-            let pop = input.parts[p as usize].population as usize;
-            let g = self.group_mut(input, pop, t as usize);
-            if g.lo.is_none() && lo.is_valid(i) {
-                g.lo = Some(lo.value(i));
-            }
-            if g.hi.is_none() && hi.is_valid(i) {
-                g.hi = Some(hi.value(i));
-            }
-            g.values.push((res.value(i), p));
+            let pop = self.parts[p as usize].population;
+            let b = match blocks.iter().position(|b| b.pop == pop) {
+                Some(b) => b,
+                None => {
+                    blocks.push(Block { file: file.clone(), pop, parts: Vec::new(), vals: Vec::new(), cols: cols.clone() });
+                    blocks.len() - 1
+                }
+            };
+            slot_of_seq[s] = (b as u32, blocks[b].parts.len() as u32);
+            blocks[b].parts.push(p);
         }
+        for b in &mut blocks {
+            // Zeroed memory is a missing value (see [`Block`]): no pass to fill it.
+            b.vals = vec![0; b.cols.len() * b.parts.len()];
+        }
+        Some(FileFill { blocks, slot_of_seq, col_of_key })
+    }
+}
+
+/// One file's values for the passing parts of one population, test-major: the column of
+/// test key `c` holds slot `s`'s value at `vals[c * parts.len() + s]`. Each 4-byte store
+/// lands in place, with no per-value part number: half the bytes of (value, part) pairs.
+/// A value is stored as its bits XOR a quiet NaN's, so that memory never written (the
+/// part has no valid value for the test) reads back as NaN, which no screen uses.
+struct Block {
+    file: Arc<str>,
+    pop: u32,
+    /// Slot -> index into [`PatInput::parts`].
+    parts: Vec<u32>,
+    vals: Vec<u32>,
+    cols: Vec<Col>,
+}
+
+/// A block column: its test, how many values it got, and the test limits.
+#[derive(Clone)]
+struct Col {
+    test: u32,
+    n: u32,
+    lo: Option<f32>,
+    hi: Option<f32>,
+    /// Whether a result row's own limits were taken (the SQL path carries them per row).
+    limits_set: bool,
+}
+
+const MISSING: u32 = 0x7fc0_0000;
+
+/// One file's values as they are read, batch by batch; [`PatValues::add`] takes it.
+pub struct FileFill {
+    blocks: Vec<Block>,
+    slot_of_seq: Vec<(u32, u32)>,
+    col_of_key: Vec<u32>,
+}
+
+impl FileFill {
+    #[inline]
+    fn put(&mut self, seq: u32, key: u32, v: f32) -> Option<&mut Col> {
+        let (b, s) = self.slot_of_seq.get(seq as usize).copied().unwrap_or((NONE, NONE));
+        let c = self.col_of_key.get(key as usize).copied().unwrap_or(NONE);
+        if b == NONE || c == NONE {
+            return None;
+        }
+        let b = &mut self.blocks[b as usize];
+        b.vals[c as usize * b.parts.len() + s as usize] = v.to_bits() ^ MISSING;
+        let col = &mut b.cols[c as usize];
+        col.n += 1;
+        Some(col)
     }
 
-    /// One file's results with columns `part_seq`, `test_key`, `result` and, unless all
-    /// rows are valid, `valid` (found by name): the file's rows need no file id, and the limits come from its tests.
-    pub fn update_file(&mut self, input: &PatInput, file_id: &str, b: &RecordBatch) -> Result<(), ArrowError> {
-        let Some(fi) = input.files.get(file_id) else { return Ok(()) };
+    /// One batch of the file's results, with columns `part_seq`, `test_key`, `result` and,
+    /// unless all rows are valid, `valid` (found by name): the rows need no file id, and
+    /// the limits come from the file's tests.
+    pub fn update(&mut self, b: &RecordBatch) -> Result<(), ArrowError> {
         let col = |n: &str, t: &DataType| -> Result<ArrayRef, ArrowError> {
             let c = b.column_by_name(n).ok_or_else(|| ArrowError::SchemaError(format!("results has no column {n}")))?;
             arrow::compute::cast(c, t)
@@ -395,14 +453,6 @@ impl PatValues {
         };
         let (seq, key, res, valid) =
             (seq.as_primitive::<UInt32Type>(), key.as_primitive::<UInt32Type>(), res.as_primitive::<Float32Type>(), valid.as_boolean());
-        // Each part_seq's group base (population × tests), or NONE when the part is not a
-        // passing deciding touch: one lookup per row.
-        let nt = self.ntests as u32;
-        let base: Vec<u32> = fi
-            .by_seq
-            .iter()
-            .map(|&p| if p != NONE && input.parts[p as usize].passed { input.parts[p as usize].population * nt } else { NONE })
-            .collect();
         let (sv, kv, rv) = (seq.values(), key.values(), res.values());
         // The rows to read: valid, with a part and a result; walked by set bits.
         let mut rows = valid.values().clone();
@@ -410,58 +460,151 @@ impl PatValues {
             rows = &rows & n.inner();
         }
         for i in rows.set_indices() {
-            let s = sv[i] as usize;
-            let g0 = base.get(s).copied().unwrap_or(NONE);
-            let k = kv[i] as usize;
-            let t = fi.by_key.get(k).copied().unwrap_or(NONE);
-            if g0 == NONE || t == NONE {
+            self.put(sv[i], kv[i], rv[i]);
+        }
+        Ok(())
+    }
+}
+
+/// The passing parts' values per population and test; fed from any number of files and
+/// streams, looked up by group once all are in.
+pub struct PatValues {
+    ntests: usize,
+    blocks: Vec<Block>,
+    /// Files still being filled by [`PatValues::update`], kept across batches.
+    open: FastMap<Arc<str>, FileFill>,
+    /// (block, column) of each group (population × tests + test), blocks in file order.
+    index: std::sync::OnceLock<Vec<Vec<(u32, u32)>>>,
+}
+
+impl PatValues {
+    /// Result rows in [`values_schema`] from any files (the SQL path), each row with its
+    /// own limits. The files stay open across batches until [`PatValues::merge`] or
+    /// [`PatValues::finish`].
+    pub fn update(&mut self, input: &PatInput, b: &RecordBatch) {
+        let file = b.column(0).as_string::<i32>();
+        let seq = b.column(1).as_primitive::<UInt32Type>();
+        let key = b.column(2).as_primitive::<UInt32Type>();
+        let res = b.column(3).as_primitive::<Float32Type>();
+        let lo = b.column(4).as_primitive::<Float32Type>();
+        let hi = b.column(5).as_primitive::<Float32Type>();
+        for i in 0..b.num_rows() {
+            if res.is_null(i) {
                 continue;
             }
-            let g = self.group_mut(input, (g0 / nt) as usize, t as usize);
-            if g.values.is_empty() {
-                (g.lo, g.hi) = fi.limits[k];
+            let f = file.value(i);
+            if !self.open.contains_key(f) {
+                match input.fill(f) {
+                    Some(fill) => self.open.insert(Arc::from(f), fill),
+                    None => continue,
+                };
             }
-            g.values.push((rv[i], fi.by_seq[s]));
+            let Some(col) = self.open.get_mut(f).and_then(|fill| fill.put(seq.value(i), key.value(i), res.value(i))) else { continue };
+            if !col.limits_set {
+                col.limits_set = true;
+                (col.lo, col.hi) = (lo.is_valid(i).then(|| lo.value(i)), hi.is_valid(i).then(|| hi.value(i)));
+            }
+        }
+    }
+
+    /// Closes the files [`PatValues::update`] left open.
+    pub fn finish(mut self) -> PatValues {
+        for (_, f) in std::mem::take(&mut self.open) {
+            self.add(f);
+        }
+        self
+    }
+
+    /// One file's results in a single batch (see [`FileFill::update`]).
+    pub fn update_file(&mut self, input: &PatInput, file_id: &str, b: &RecordBatch) -> Result<(), ArrowError> {
+        if let Some(mut f) = input.fill(file_id) {
+            f.update(b)?;
+            self.add(f);
         }
         Ok(())
     }
 
-    /// Folds in another stream's or file's values (moved when this group is empty).
-    pub fn merge(&mut self, other: PatValues) {
-        for (g, o) in self.groups.iter_mut().zip(other.groups) {
-            if g.values.is_empty() {
-                g.values = o.values;
-            } else {
-                g.values.extend(o.values);
-            }
-            g.lo = g.lo.or(o.lo);
-            g.hi = g.hi.or(o.hi);
-        }
+    /// Takes a file's values.
+    pub fn add(&mut self, f: FileFill) {
+        self.blocks.extend(f.blocks.into_iter().filter(|b| b.cols.iter().any(|c| c.n > 0)));
+        self.index = std::sync::OnceLock::new();
     }
 
-    /// A group to push to, reserved at its first touch to its population's passing parts.
-    fn group_mut(&mut self, input: &PatInput, pop: usize, test: usize) -> &mut Group {
-        let g = &mut self.groups[pop * self.ntests + test];
-        if g.values.capacity() == 0 {
-            g.values.reserve_exact(input.passing[pop] as usize);
+    /// Folds in another stream's or file's values.
+    pub fn merge(&mut self, other: PatValues) {
+        self.blocks.extend(other.finish().blocks);
+        self.index = std::sync::OnceLock::new();
+    }
+
+    pub fn group(&self, pop: usize, test: usize) -> Group<'_> {
+        debug_assert!(self.open.is_empty(), "PatValues::update's files were not finished");
+        let index = self.index.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.blocks.len()).collect();
+            order.sort_by(|a, b| self.blocks[*a].file.cmp(&self.blocks[*b].file));
+            let mut index = vec![Vec::new(); self.ntests * self.blocks.iter().map(|b| b.pop as usize + 1).max().unwrap_or(0)];
+            for bi in order {
+                let b = &self.blocks[bi];
+                for (ci, c) in b.cols.iter().enumerate().filter(|(_, c)| c.n > 0) {
+                    index[b.pop as usize * self.ntests + c.test as usize].push((bi as u32, ci as u32));
+                }
+            }
+            index
+        });
+        let mut g = Group { lo: None, hi: None, len: 0, cols: Vec::new() };
+        for &(bi, ci) in index.get(pop * self.ntests + test).map(|v| v.as_slice()).unwrap_or_default() {
+            let b = &self.blocks[bi as usize];
+            let (c, n) = (&b.cols[ci as usize], b.parts.len());
+            if g.len == 0 {
+                (g.lo, g.hi) = (c.lo, c.hi);
+            }
+            g.len += c.n as usize;
+            g.cols.push((&b.vals[ci as usize * n..(ci as usize + 1) * n], &b.parts));
         }
         g
     }
-
-    pub fn group(&self, pop: usize, test: usize) -> &Group {
-        &self.groups[pop * self.ntests + test]
-    }
 }
 
-impl Group {
+/// One test's values in one population: the passing parts' results, with the test limits
+/// (those of the first file with a value).
+pub struct Group<'a> {
+    pub lo: Option<f32>,
+    pub hi: Option<f32>,
+    len: usize,
+    /// (stored values, their parts) of each file's column.
+    cols: Vec<(&'a [u32], &'a [u32])>,
+}
+
+impl Group<'_> {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// (value, part index) of every part with a value, in file and part order.
+    pub fn iter(&self) -> impl Iterator<Item = (f32, u32)> + '_ {
+        self.cols
+            .iter()
+            .flat_map(|(v, p)| v.iter().zip(p.iter()).filter(|(w, _)| **w != 0).map(|(w, p)| (f32::from_bits(*w ^ MISSING), *p)))
+    }
+
     /// The values a PAT population is built from: finite and inside the test limits.
     pub fn population(&self) -> Vec<f32> {
-        let (lo, hi) = (self.lo, self.hi);
-        let mut out = Vec::with_capacity(self.values.len());
-        out.extend(
-            self.values.iter().map(|(x, _)| *x).filter(|x| x.is_finite() && lo.is_none_or(|l| *x >= l) && hi.is_none_or(|h| *x <= h)),
-        );
+        let mut out = Vec::with_capacity(self.len);
+        self.population_into(self.lo, self.hi, &mut out);
         out
+    }
+
+    /// Appends the finite values inside `lo`..`hi`.
+    pub fn population_into(&self, lo: Option<f32>, hi: Option<f32>, out: &mut Vec<f32>) {
+        let (lo, hi) = (lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY));
+        for (v, _) in &self.cols {
+            // NaN (missing) fails both comparisons; infinities fail `is_finite`.
+            out.extend(v.iter().map(|w| f32::from_bits(*w ^ MISSING)).filter(|x| x.is_finite() && *x >= lo && *x <= hi));
+        }
     }
 }
 
@@ -531,7 +674,7 @@ pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: 
         .filter_map(|gi| {
             let (p, t) = (gi / nt, gi % nt);
             let g = values.group(p, t);
-            if g.values.is_empty() {
+            if g.is_empty() {
                 return None;
             }
             let id = &input.tests[t];
@@ -546,7 +689,7 @@ pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: 
                 }
             };
             let flags = match &limits {
-                Some(l) => flag_group(g, l, Screen::Dynamic, t as u32),
+                Some(l) => flag_group(&g, l, Screen::Dynamic, t as u32),
                 None => Vec::new(),
             };
             Some((PopLimits { population: pop_name, test_num: id.test_num, test_name: id.test_name.clone(), source, limits }, flags))
@@ -562,10 +705,9 @@ pub fn dynamic(input: &PatInput, values: &PatValues, cfg: &PatConfig, fallback: 
 }
 
 fn flag_group(g: &Group, l: &Limits, screen: Screen, test: u32) -> Vec<Flag> {
-    g.values
-        .iter()
+    g.iter()
         .filter(|(v, _)| v.is_finite() && l.flags(*v as f64))
-        .map(|(v, p)| Flag { part: *p, screen, test: Some(test), value: Some(*v as f64), lo: l.lo, hi: l.hi })
+        .map(|(v, p)| Flag { part: p, screen, test: Some(test), value: Some(v as f64), lo: l.lo, hi: l.hi })
         .collect()
 }
 
@@ -577,7 +719,7 @@ pub fn static_screen(input: &PatInput, values: &PatValues, file: &LimitsFile) ->
         .flat_map_iter(|gi| {
             let (p, t) = (gi / nt, gi % nt);
             match file.find(&input.tests[t]) {
-                Some(l) => flag_group(values.group(p, t), &l.limits, Screen::Static, t as u32),
+                Some(l) => flag_group(&values.group(p, t), &l.limits, Screen::Static, t as u32),
                 None => Vec::new(),
             }
         })
@@ -626,15 +768,13 @@ impl LimitsFile {
         let tests: Vec<TestLimits> = (0..input.tests.len())
             .into_par_iter()
             .filter_map(|t| {
-                let mut pooled = Group::default();
-                for p in 0..input.populations.len() {
-                    let g = values.group(p, t);
-                    pooled.values.extend_from_slice(&g.values);
-                    pooled.lo = pooled.lo.or(g.lo);
-                    pooled.hi = pooled.hi.or(g.hi);
+                let groups: Vec<Group> = (0..input.populations.len()).map(|p| values.group(p, t)).collect();
+                let (lo, hi) = (groups.iter().find_map(|g| g.lo), groups.iter().find_map(|g| g.hi));
+                let mut pop = Vec::with_capacity(groups.iter().map(|g| g.len()).sum());
+                for g in &groups {
+                    g.population_into(lo, hi, &mut pop);
                 }
-                let mut pop = pooled.population();
-                let limits = robust_limits(&mut pop, cfg, pooled.lo.map(f64::from), pooled.hi.map(f64::from))?;
+                let limits = robust_limits(&mut pop, cfg, lo.map(f64::from), hi.map(f64::from))?;
                 let id = &input.tests[t];
                 Some(TestLimits { test_num: id.test_num, test_name: id.test_name.clone(), limits })
             })
@@ -815,18 +955,18 @@ pub struct NnrConfig {
 pub fn nnr(input: &PatInput, values: &PatValues, pop: usize, test: usize, cfg: &NnrConfig, rule: QuantileRule) -> Vec<Flag> {
     let g = values.group(pop, test);
     let mut at: HashMap<(i16, i16), f64> = HashMap::new();
-    for (v, p) in &g.values {
-        let part = &input.parts[*p as usize];
+    for (v, p) in g.iter() {
+        let part = &input.parts[p as usize];
         if let (Some(x), Some(y)) = (part.x, part.y)
             && v.is_finite()
         {
-            at.insert((x, y), *v as f64);
+            at.insert((x, y), v as f64);
         }
     }
     let mut resid: Vec<(u32, f64)> = Vec::new();
     let mut nb = Vec::with_capacity(24);
-    for (v, p) in &g.values {
-        let part = &input.parts[*p as usize];
+    for (v, p) in g.iter() {
+        let part = &input.parts[p as usize];
         let (Some(x), Some(y)) = (part.x, part.y) else { continue };
         nb.clear();
         for dy in -2i16..=2 {
@@ -843,7 +983,7 @@ pub fn nnr(input: &PatInput, values: &PatValues, pop: usize, test: usize, cfg: &
         }
         nb.sort_unstable_by(|a, b| a.total_cmp(b));
         let m = quantile(&nb, 0.5, QuantileRule::Type7).unwrap_or(0.0);
-        resid.push((*p, *v as f64 - m));
+        resid.push((p, v as f64 - m));
     }
     let mut rs: Vec<f64> = resid.iter().map(|r| r.1).collect();
     let pc = PatConfig { k: cfg.k, rule, ..PatConfig::default() };

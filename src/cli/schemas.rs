@@ -23,6 +23,18 @@ pub fn run(a: SchemasArgs) -> Result<ExitCode> {
         std::fs::write(&p, schema::schema_file_text(t))?;
         outln!("wrote {}", p.display());
     }
+    // The tables commands write back into the lake.
+    for (name, sch) in [
+        ("pat_outliers", yieldlake::analysis::pat::outliers_schema()),
+        ("qual_results", yieldlake::analysis::qual::results_schema()),
+        ("qual_drift", yieldlake::analysis::qual::drift_schema()),
+    ] {
+        debug_assert!(yieldlake::lake::DERIVED_TABLES.contains(&name));
+        let (doc, path) = yieldlake::lake::derived_table_doc(name);
+        let p = out.join(format!("{name}.json"));
+        std::fs::write(&p, serde_json::to_string_pretty(&schema::derived_table_json(name, doc, path, &sch))? + "\n")?;
+        outln!("wrote {}", p.display());
+    }
     for (name, v) in [
         ("qual-plan", yieldlake::analysis::qual::plan::plan_json_schema()),
         ("qual-profile", yieldlake::analysis::qual::plan::profile_json_schema()),

@@ -21,6 +21,25 @@ use super::layout::escape_lot;
 /// The tables written this way.
 pub const DERIVED_TABLES: &[&str] = &["pat_outliers", "qual_results", "qual_drift"];
 
+/// Each derived table's description and file path, for `schemas/`.
+pub fn derived_table_doc(table: &str) -> (&'static str, &'static str) {
+    match table {
+        "pat_outliers" => (
+            "The PAT outlier table of `yieldlake pat`: one row per flagged part, screen and test, with the run's settings as JSON. One file per lot, replaced by each run.",
+            "lake/pat_outliers/lot=<escaped lot id>/pat_outliers.parquet",
+        ),
+        "qual_results" => (
+            "The results of `yieldlake qual`: one row per stress, lot and readpoint, with the stress and qualification verdicts. One file per qualification, replaced by each run.",
+            "lake/qual_results/qual=<escaped plan id>/qual_results.parquet",
+        ),
+        "qual_drift" => (
+            "The drift of `yieldlake qual`: one row per part, judged parameter and readpoint after t0, with its rule, limit and verdict. One file per qualification, replaced by each run.",
+            "lake/qual_drift/qual=<escaped plan id>/qual_drift.parquet",
+        ),
+        _ => ("", ""),
+    }
+}
+
 /// Replaces `table`'s rows for `lot` with `batch`, under the writer lock.
 pub fn write_derived(root: &Path, table: &str, lot: &str, batch: &RecordBatch) -> io::Result<PathBuf> {
     write_partition(root, table, "lot", lot, batch)

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use derived::{DERIVED_TABLES, derived_files, write_derived, write_derived_qual};
+pub use derived::{DERIVED_TABLES, derived_files, derived_table_doc, write_derived, write_derived_qual};
 pub use layout::escape_lot;
 pub use lock::LakeLock;
 pub use manifest::{Manifest, ManifestEntry, QuarantineEntry};

@@ -89,6 +89,7 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
             jobs.par_iter()
                 .map(|(id, path)| -> Result<PatValues> {
                     let mut v = inp.values();
+                    let Some(mut fill) = inp.fill(id) else { return Ok(v) };
                     let f = std::fs::File::open(path).map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
                     let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)?;
                     let cols: &[&str] = if all_valid(b.metadata()) {
@@ -98,8 +99,9 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
                     };
                     let mask = parquet::arrow::ProjectionMask::columns(b.parquet_schema(), cols.iter().copied());
                     for batch in b.with_projection(mask).with_batch_size(1 << 16).build()? {
-                        v.update_file(&inp, id, &batch?)?;
+                        fill.update(&batch?)?;
                     }
+                    v.add(fill);
                     Ok(v)
                 })
                 .try_reduce(
@@ -129,7 +131,7 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
             while let Some(b) = s.next().await {
                 v.update(&input, &conform(&b?, &schema)?);
             }
-            Ok::<_, DataFusionError>(v)
+            Ok::<_, DataFusionError>(v.finish())
         }));
     }
     let mut values = input.values();
@@ -216,7 +218,7 @@ pub async fn pat(ctx: &SessionContext, lot: &str, req: &PatRequest) -> Result<Pa
         let mut seen = vec![false; input.tests.len()];
         for p in 0..input.populations.len() {
             for (t, s) in seen.iter_mut().enumerate() {
-                *s |= !values.group(p, t).values.is_empty();
+                *s |= !values.group(p, t).is_empty();
             }
         }
         input.tests.iter().zip(seen).filter(|(_, s)| !s).map(|(t, _)| format!("{} {}", t.test_num, t.test_name)).collect()

@@ -460,6 +460,42 @@ impl Table {
     }
 }
 
+/// The type name of `schemas/`, for tables whose schema is Arrow's own (the derived
+/// tables): the same names as [`Ty::name`].
+fn arrow_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Boolean => "bool".into(),
+        DataType::UInt8 => "uint8".into(),
+        DataType::UInt16 => "uint16".into(),
+        DataType::UInt32 => "uint32".into(),
+        DataType::UInt64 => "uint64".into(),
+        DataType::Int8 => "int8".into(),
+        DataType::Int16 => "int16".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::Float32 => "float32".into(),
+        DataType::Float64 => "float64".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+/// The JSON document of a derived table (one a command writes back into the lake), in the
+/// shape of [`Table::json`]; its columns carry no units or descriptions.
+pub fn derived_table_json(name: &str, description: &str, path: &str, schema: &Schema) -> serde_json::Value {
+    serde_json::json!({
+        "table": name,
+        "schema_version": SCHEMA_VERSION,
+        "description": description,
+        "path": path,
+        "columns": schema.fields().iter().map(|f| serde_json::json!({
+            "name": f.name(),
+            "type": arrow_type_name(f.data_type()),
+            "nullable": f.is_nullable(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The exact text of `schemas/<table>.json`.
 pub fn schema_file_text(t: &Table) -> String {
     let mut s = serde_json::to_string_pretty(&t.json()).expect("serialisable");
