@@ -410,7 +410,8 @@ fn nnr_and_zpat_match_the_truth() {
 
 /// A results file read without its `valid` column (its statistics say all rows are
 /// valid) and one read with it give the same groups when every row is valid, and with it
-/// the invalid rows and NULL results are left out.
+/// the invalid rows and NULL results are left out. Result rows through SQL (each with
+/// its file and limits, a file over several batches) give the same group.
 #[test]
 fn pat_values_skip_invalid_rows() {
     use arrow::array::{BooleanArray, Float32Array, Int16Array, RecordBatch, StringArray, UInt16Array, UInt32Array};
@@ -481,6 +482,29 @@ fn pat_values_skip_invalid_rows() {
     let mut mixed = input.values();
     mixed.update_file(&input, "f1", &results(Some(vec![true, false, true, true]), vec![Some(1.0), Some(2.0), None, Some(4.0)])).unwrap();
     assert_eq!(values(&mixed), vec![(1.0, 0), (4.0, 3)]);
+    // The SQL path (results not on disk): rows with their file and limits, one file
+    // spread over two batches, a file not in the run and a NULL result left out.
+    let rows = |files: Vec<&str>, seqs: Vec<u32>, res: Vec<Option<f32>>| {
+        let m = files.len();
+        RecordBatch::try_new(
+            yieldlake::analysis::pat::values_schema(),
+            vec![
+                Arc::new(StringArray::from(files)),
+                Arc::new(UInt32Array::from(seqs)),
+                Arc::new(UInt32Array::from(vec![7u32; m])),
+                Arc::new(Float32Array::from(res)),
+                Arc::new(Float32Array::from(vec![Some(0.0f32); m])),
+                Arc::new(Float32Array::from(vec![Some(10.0f32); m])),
+            ],
+        )
+        .unwrap()
+    };
+    let mut sql = input.values();
+    sql.update(&input, &rows(vec!["f1", "f9", "f1"], vec![0, 1, 1], vec![Some(1.0), Some(5.0), Some(2.0)]));
+    sql.update(&input, &rows(vec!["f1", "f1", "f1"], vec![2, 3, 3], vec![Some(3.0), Some(4.0), None]));
+    let sql = sql.finish();
+    assert_eq!(values(&sql), values(&without));
+    assert_eq!((sql.group(0, 0).lo, sql.group(0, 0).hi, sql.group(0, 0).len()), (Some(0.0), Some(10.0), 4));
 }
 
 /// The quartiles PAT finds by selection (the median's, then Q1 and Q3 within its halves)
