@@ -488,18 +488,23 @@ impl PatValues {
         let res = b.column(3).as_primitive::<Float32Type>();
         let lo = b.column(4).as_primitive::<Float32Type>();
         let hi = b.column(5).as_primitive::<Float32Type>();
+        // Rows come in runs of one file: its store is looked up when the file changes.
+        let mut cur: Option<(&str, Option<&mut FileFill>)> = None;
         for i in 0..b.num_rows() {
             if res.is_null(i) {
                 continue;
             }
             let f = file.value(i);
-            if !self.open.contains_key(f) {
-                match input.fill(f) {
-                    Some(fill) => self.open.insert(Arc::from(f), fill),
-                    None => continue,
-                };
+            if cur.as_ref().is_none_or(|(name, _)| *name != f) {
+                if !self.open.contains_key(f)
+                    && let Some(fill) = input.fill(f)
+                {
+                    self.open.insert(Arc::from(f), fill);
+                }
+                cur = Some((f, self.open.get_mut(f)));
             }
-            let Some(col) = self.open.get_mut(f).and_then(|fill| fill.put(seq.value(i), key.value(i), res.value(i))) else { continue };
+            let Some((_, Some(fill))) = &mut cur else { continue };
+            let Some(col) = fill.put(seq.value(i), key.value(i), res.value(i)) else { continue };
             if !col.limits_set {
                 col.limits_set = true;
                 (col.lo, col.hi) = (lo.is_valid(i).then(|| lo.value(i)), hi.is_valid(i).then(|| hi.value(i)));

@@ -29,8 +29,8 @@ pub fn run(a: SchemasArgs) -> Result<ExitCode> {
         ("qual_results", yieldlake::analysis::qual::results_schema()),
         ("qual_drift", yieldlake::analysis::qual::drift_schema()),
     ] {
-        debug_assert!(yieldlake::lake::DERIVED_TABLES.contains(&name));
-        let (doc, path) = yieldlake::lake::derived_table_doc(name);
+        let (doc, path) =
+            yieldlake::lake::derived_table_doc(name).ok_or_else(|| anyhow::anyhow!("{name} is not a derived table of the lake"))?;
         let p = out.join(format!("{name}.json"));
         std::fs::write(&p, serde_json::to_string_pretty(&schema::derived_table_json(name, doc, path, &sch))? + "\n")?;
         outln!("wrote {}", p.display());

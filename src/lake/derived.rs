@@ -21,9 +21,10 @@ use super::layout::escape_lot;
 /// The tables written this way.
 pub const DERIVED_TABLES: &[&str] = &["pat_outliers", "qual_results", "qual_drift"];
 
-/// Each derived table's description and file path, for `schemas/`.
-pub fn derived_table_doc(table: &str) -> (&'static str, &'static str) {
-    match table {
+/// Each derived table's description and file path, for `schemas/`; `None` for a table
+/// that is not one of [`DERIVED_TABLES`].
+pub fn derived_table_doc(table: &str) -> Option<(&'static str, &'static str)> {
+    Some(match table {
         "pat_outliers" => (
             "The PAT outlier table of `yieldlake pat`: one row per flagged part, screen and test, with the run's settings as JSON. One file per lot, replaced by each run.",
             "lake/pat_outliers/lot=<escaped lot id>/pat_outliers.parquet",
@@ -36,8 +37,8 @@ pub fn derived_table_doc(table: &str) -> (&'static str, &'static str) {
             "The drift of `yieldlake qual`: one row per part, judged parameter and readpoint after t0, with its rule, limit and verdict. One file per qualification, replaced by each run.",
             "lake/qual_drift/qual=<escaped plan id>/qual_drift.parquet",
         ),
-        _ => ("", ""),
-    }
+        _ => return None,
+    })
 }
 
 /// Replaces `table`'s rows for `lot` with `batch`, under the writer lock.

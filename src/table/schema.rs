@@ -461,23 +461,14 @@ impl Table {
 }
 
 /// The type name of `schemas/`, for tables whose schema is Arrow's own (the derived
-/// tables): the same names as [`Ty::name`].
+/// tables): [`Ty::name`] of the column type with that Arrow type, else Arrow's own name.
 fn arrow_type_name(t: &DataType) -> String {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
-        DataType::Boolean => "bool".into(),
-        DataType::UInt8 => "uint8".into(),
-        DataType::UInt16 => "uint16".into(),
-        DataType::UInt32 => "uint32".into(),
-        DataType::UInt64 => "uint64".into(),
-        DataType::Int8 => "int8".into(),
-        DataType::Int16 => "int16".into(),
-        DataType::Int32 => "int32".into(),
-        DataType::Int64 => "int64".into(),
-        DataType::Float32 => "float32".into(),
-        DataType::Float64 => "float64".into(),
-        other => other.to_string().to_lowercase(),
-    }
+    use Ty::*;
+    [Str, Bool, U8, U16, U32, U64, I8, I16, I32, F32, F64, Time, ListU16]
+        .into_iter()
+        .find(|ty| ty.arrow() == *t)
+        .map(|ty| ty.name().to_string())
+        .unwrap_or_else(|| t.to_string().to_lowercase())
 }
 
 /// The JSON document of a derived table (one a command writes back into the lake), in the
