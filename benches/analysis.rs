@@ -169,6 +169,8 @@ fn main() {
             write_maps(&maps, &out);
         });
         let cpu = common::cpu_seconds().zip(cpu0).map(|(a, b)| (a - b) / runs as f64);
+        let maps = rt.block_on(answers::wafer_maps(&ctx, lot, None, BinKind::Hard, None)).unwrap();
+        let drawing = best(runs, || write_maps(&maps, &out));
         println!(
             "{:<44} {ours:>9.3}s {read:>9.3}s {:>7.2}x  (peer: reading the lot's parts rows; target <= 2; {dies} dies; CPU {} per run, target < 3 s)",
             "wafermap 25 wafers (SVG, PNG, G85)",
@@ -180,6 +182,7 @@ fn main() {
             "  of which the dies from the lake",
             data / read
         );
+        println!("{:<44} {drawing:>9.3}s {read:>9.3}s {:>7.2}x", "  drawing and writing alone", drawing / read);
     }
     if only.is_empty() || "pat".contains(only.as_str()) {
         // 25 wafers of ~10,000 dies, 200 parametric tests: ~50 M results.

@@ -209,10 +209,12 @@ pub fn stacked(maps: &[WaferMap]) -> Vec<StackedDie> {
 /// Columns of the touch input for maps: every PRR of the lot's wafers.
 pub fn touches_schema() -> SchemaRef {
     std::sync::Arc::new(Schema::new(vec![
-        Field::new("wafer_id", DataType::Utf8, false),
-        Field::new("touch_key", DataType::Utf8, true),
-        Field::new("file_id", DataType::Utf8, false),
-        // Rank of the file in test order (start time, finish time, file id).
+        Field::new("wafer_id", DataType::Utf8View, false),
+        // Whether the touch key names a die (`ingest::parts`: "w:<wafer>:<x>:<y>"); a
+        // touch without one is its own die.
+        Field::new("die_key", DataType::Boolean, false),
+        // Rank of the file in test order (start time, finish time, file id): it also
+        // names the file.
         Field::new("file_ord", DataType::UInt32, false),
         Field::new("part_seq", DataType::UInt32, false),
         Field::new("x", DataType::Int16, true),
@@ -222,10 +224,10 @@ pub fn touches_schema() -> SchemaRef {
     ]))
 }
 
-/// Columns of the value input: one test's result per touch.
+/// Columns of the value input: one test's result per touch, by the file's rank.
 pub fn values_schema() -> SchemaRef {
     std::sync::Arc::new(Schema::new(vec![
-        Field::new("file_id", DataType::Utf8, false),
+        Field::new("file_ord", DataType::UInt32, false),
         Field::new("part_seq", DataType::UInt32, false),
         Field::new("value", DataType::Float64, true),
         Field::new("lo_limit", DataType::Float64, true),
@@ -235,27 +237,17 @@ pub fn values_schema() -> SchemaRef {
 
 /// Each die's deciding (last) touch across the lot's files, with its first touch's bin
 /// and the value of one test on the deciding touch: one batch per wafer, in
-/// [`dies_schema`]. A touch without a die key (no usable X/Y) is its own die, so that
-/// the map can say it was not placed.
+/// [`dies_schema`], dies in (y, x) order. A touch without a die key (or a die key
+/// without X/Y) is its own die, so that the map can say it was not placed.
 pub fn deciding_touches(
     touches: &[RecordBatch],
     values: &[RecordBatch],
 ) -> Result<BTreeMap<String, RecordBatch>, arrow::error::ArrowError> {
-    use arrow::array::{BooleanArray, Float64Array, Int16Array, StringArray, UInt16Array, UInt32Array};
+    use arrow::array::{BooleanArray, Float64Array, Int16Array, StringViewArray, UInt16Array, UInt32Array};
     use arrow::datatypes::UInt32Type;
-    #[derive(Clone, Copy)]
-    struct T<'a> {
-        ord: (u32, u32),
-        file: &'a str,
-        x: Option<i16>,
-        y: Option<i16>,
-        bin: Option<u16>,
-        passed: Option<bool>,
-    }
     struct Cols<'a> {
-        wafer: &'a StringArray,
-        key: &'a StringArray,
-        file: &'a StringArray,
+        wafer: &'a StringViewArray,
+        die_key: &'a BooleanArray,
         ord: &'a UInt32Array,
         seq: &'a UInt32Array,
         x: &'a Int16Array,
@@ -266,39 +258,50 @@ pub fn deciding_touches(
     let cols: Vec<Cols> = touches
         .iter()
         .map(|b| Cols {
-            wafer: b.column(0).as_string::<i32>(),
-            key: b.column(1).as_string::<i32>(),
-            file: b.column(2).as_string::<i32>(),
-            ord: b.column(3).as_primitive::<UInt32Type>(),
-            seq: b.column(4).as_primitive::<UInt32Type>(),
-            x: b.column(5).as_primitive::<Int16Type>(),
-            y: b.column(6).as_primitive::<Int16Type>(),
-            bin: b.column(7).as_primitive::<UInt16Type>(),
-            pass: b.column(8).as_boolean(),
+            wafer: b.column(0).as_string_view(),
+            die_key: b.column(1).as_boolean(),
+            ord: b.column(2).as_primitive::<UInt32Type>(),
+            seq: b.column(3).as_primitive::<UInt32Type>(),
+            x: b.column(4).as_primitive::<Int16Type>(),
+            y: b.column(5).as_primitive::<Int16Type>(),
+            bin: b.column(6).as_primitive::<UInt16Type>(),
+            pass: b.column(7).as_boolean(),
         })
         .collect();
+    // A touch: its batch and row.
+    #[derive(Clone, Copy)]
+    struct Row(u32, u32);
+    let at = |r: Row| (&cols[r.0 as usize], r.1 as usize);
+    let ord = |r: Row| {
+        let (c, i) = at(r);
+        (c.ord.value(i), c.seq.value(i))
+    };
+    let xy = |r: Row| {
+        let (c, i) = at(r);
+        ((c.x.is_valid(i) && c.y.is_valid(i)).then(|| (c.x.value(i), c.y.value(i))), c.die_key.is_valid(i) && c.die_key.value(i))
+    };
     // Rows by wafer first (they come in runs of one file, so one wafer), then each wafer's
     // dies on its own thread.
-    let mut per: BTreeMap<&str, Vec<(u32, u32)>> = BTreeMap::new();
+    let mut per: BTreeMap<&str, Vec<Row>> = BTreeMap::new();
     for (bi, c) in cols.iter().enumerate() {
-        let mut run: Option<(&str, &mut Vec<(u32, u32)>)> = None;
+        let mut run: Option<(&str, &mut Vec<Row>)> = None;
         for i in 0..c.wafer.len() {
             let w = c.wafer.value(i);
             match &mut run {
-                Some((rw, v)) if *rw == w => v.push((bi as u32, i as u32)),
+                Some((rw, v)) if *rw == w => v.push(Row(bi as u32, i as u32)),
                 _ => {
                     let v = per.entry(w).or_default();
-                    v.push((bi as u32, i as u32));
+                    v.push(Row(bi as u32, i as u32));
                     run = Some((w, v));
                 }
             }
         }
     }
-    // (file, part_seq) -> (value, lo, hi)
+    // (file_ord, part_seq) -> (value, lo, hi)
     type Value = (Option<f64>, Option<f64>, Option<f64>);
-    let mut vals: FastMap<(&str, u32), Value> = FastMap::default();
+    let mut vals: FastMap<(u32, u32), Value> = FastMap::default();
     for b in values {
-        let file = b.column(0).as_string::<i32>();
+        let file = b.column(0).as_primitive::<UInt32Type>();
         let seq = b.column(1).as_primitive::<UInt32Type>();
         let f = |c: usize, i: usize| {
             let a = b.column(c).as_primitive::<Float64Type>();
@@ -308,61 +311,102 @@ pub fn deciding_touches(
             vals.entry((file.value(i), seq.value(i))).or_insert((f(2, i), f(3, i), f(4, i)));
         }
     }
-    let one_wafer = |rows: &[(u32, u32)]| -> Result<RecordBatch, arrow::error::ArrowError> {
-        // Keyed by the die, or, for a touch without a die key, by the touch itself. A die
-        // key is "w:<wafer>:<x>:<y>" (`ingest::parts`), so within one wafer its X and Y
-        // name it, and they hash faster than the text.
+    let one_wafer = |rows: &[Row]| -> Result<RecordBatch, arrow::error::ArrowError> {
+        // Each die's (first, last) touch. A die with a key and X/Y goes in a dense grid
+        // over the wafer's positions (a wafer's dies fill most of their bounding box), so
+        // finding it is an index, and reading the grid in order gives the dies sorted;
+        // the rest (no key, or positions too sparse for a grid) go through a hash map.
+        let mut dies: Vec<(Row, Row)> = Vec::with_capacity(rows.len());
+        let (mut x0, mut x1, mut y0, mut y1) = (i32::MAX, i32::MIN, i32::MAX, i32::MIN);
+        for &r in rows {
+            if let (Some((x, y)), true) = xy(r) {
+                (x0, x1, y0, y1) = (x0.min(x as i32), x1.max(x as i32), y0.min(y as i32), y1.max(y as i32));
+            }
+        }
+        let (w, h) = ((x1 - x0 + 1).max(0) as usize, (y1 - y0 + 1).max(0) as usize);
+        let grid_ok = w * h <= (4 * rows.len()).max(1 << 16);
+        let mut grid: Vec<u32> = if grid_ok { vec![u32::MAX; w * h] } else { Vec::new() };
         #[derive(Hash, PartialEq, Eq)]
-        enum Key<'a> {
+        enum Key {
             At(i16, i16),
-            Die(&'a str),
-            Touch(&'a str, u32, u32),
+            Touch(u32, u32),
         }
-        let mut dies: FastMap<Key, (T, T)> = FastMap::with_capacity_and_hasher(rows.len(), Default::default());
-        for &(bi, i) in rows {
-            let (c, i) = (&cols[bi as usize], i as usize);
-            let opt_i16 = |a: &Int16Array| a.is_valid(i).then(|| a.value(i));
-            let t = T {
-                ord: (c.ord.value(i), c.seq.value(i)),
-                file: c.file.value(i),
-                x: opt_i16(c.x),
-                y: opt_i16(c.y),
-                bin: c.bin.is_valid(i).then(|| c.bin.value(i)),
-                passed: c.pass.is_valid(i).then(|| c.pass.value(i)),
-            };
-            let k = if c.key.is_valid(i) && c.key.value(i).starts_with("w:") {
-                match (t.x, t.y) {
-                    (Some(x), Some(y)) => Key::At(x, y),
-                    _ => Key::Die(c.key.value(i)),
+        let mut other: FastMap<Key, u32> = FastMap::default();
+        for &r in rows {
+            let slot = match xy(r) {
+                (Some((x, y)), true) if grid_ok => &mut grid[(y as i32 - y0) as usize * w + (x as i32 - x0) as usize],
+                (Some((x, y)), true) => other.entry(Key::At(x, y)).or_insert(u32::MAX),
+                _ => {
+                    let (f, s) = ord(r);
+                    other.entry(Key::Touch(f, s)).or_insert(u32::MAX)
                 }
-            } else {
-                Key::Touch(t.file, t.ord.0, t.ord.1)
             };
-            dies.entry(k)
-                .and_modify(|(first, last)| {
-                    if t.ord < first.ord {
-                        *first = t;
-                    }
-                    if t.ord > last.ord {
-                        *last = t;
-                    }
-                })
-                .or_insert((t, t));
+            if *slot == u32::MAX {
+                *slot = dies.len() as u32;
+                dies.push((r, r));
+            } else {
+                let (first, last) = &mut dies[*slot as usize];
+                let o = ord(r);
+                if o < ord(*first) {
+                    *first = r;
+                }
+                if o > ord(*last) {
+                    *last = r;
+                }
+            }
         }
-        let mut v: Vec<(T, T)> = dies.into_values().collect();
-        v.sort_unstable_by_key(|(_, l)| (l.y, l.x, l.ord));
-        let val = |l: &T| -> Value { vals.get(&(l.file, l.ord.1)).copied().unwrap_or((None, None, None)) };
-        let cols: Vec<arrow::array::ArrayRef> = vec![
-            std::sync::Arc::new(v.iter().map(|(_, l)| l.x).collect::<Int16Array>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| l.y).collect::<Int16Array>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| l.bin).collect::<UInt16Array>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| l.passed).collect::<BooleanArray>()),
-            std::sync::Arc::new(v.iter().map(|(f, _)| f.bin).collect::<UInt16Array>()),
-            std::sync::Arc::new(v.iter().map(|(f, _)| f.passed).collect::<BooleanArray>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).0).collect::<Float64Array>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).1).collect::<Float64Array>()),
-            std::sync::Arc::new(v.iter().map(|(_, l)| val(l).2).collect::<Float64Array>()),
-        ];
+        let v: Vec<(Row, Row)> = if other.is_empty() {
+            grid.iter().filter(|&&d| d != u32::MAX).map(|&d| dies[d as usize]).collect()
+        } else {
+            let mut v = dies;
+            v.sort_by_key(|(_, l)| {
+                let (c, i) = at(*l);
+                (c.y.is_valid(i).then(|| c.y.value(i)), c.x.is_valid(i).then(|| c.x.value(i)), ord(*l))
+            });
+            v
+        };
+        let val = |r: Row| -> Value { vals.get(&ord(r)).copied().unwrap_or((None, None, None)) };
+        let i16s = |pick: for<'c> fn(&'c Cols<'c>) -> &'c Int16Array| -> arrow::array::ArrayRef {
+            std::sync::Arc::new(
+                v.iter()
+                    .map(|(_, l)| {
+                        let (c, i) = at(*l);
+                        let a = pick(c);
+                        a.is_valid(i).then(|| a.value(i))
+                    })
+                    .collect::<Int16Array>(),
+            )
+        };
+        let bins = |first: bool| -> arrow::array::ArrayRef {
+            std::sync::Arc::new(
+                v.iter()
+                    .map(|(f, l)| {
+                        let (c, i) = at(if first { *f } else { *l });
+                        c.bin.is_valid(i).then(|| c.bin.value(i))
+                    })
+                    .collect::<UInt16Array>(),
+            )
+        };
+        let passes = |first: bool| -> arrow::array::ArrayRef {
+            std::sync::Arc::new(
+                v.iter()
+                    .map(|(f, l)| {
+                        let (c, i) = at(if first { *f } else { *l });
+                        c.pass.is_valid(i).then(|| c.pass.value(i))
+                    })
+                    .collect::<BooleanArray>(),
+            )
+        };
+        let values: Vec<Value> = if vals.is_empty() { Vec::new() } else { v.iter().map(|(_, l)| val(*l)).collect() };
+        let value = |k: usize| -> arrow::array::ArrayRef {
+            if values.is_empty() {
+                arrow::array::new_null_array(&DataType::Float64, v.len())
+            } else {
+                std::sync::Arc::new(values.iter().map(|t| [t.0, t.1, t.2][k]).collect::<Float64Array>())
+            }
+        };
+        let cols: Vec<arrow::array::ArrayRef> =
+            vec![i16s(|c| c.x), i16s(|c| c.y), bins(false), passes(false), bins(true), passes(true), value(0), value(1), value(2)];
         RecordBatch::try_new(dies_schema(), cols)
     };
     per.into_par_iter().map(|(w, rows)| Ok((w.to_string(), one_wafer(&rows)?))).collect()

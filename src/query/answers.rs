@@ -414,7 +414,8 @@ pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bi
     // joined on here rather than in SQL: the lake's files are few, and the join was
     // half the query's time.
     let touches_sql = format!(
-        "SELECT p.wafer_id, p.touch_key, p.file_id, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed FROM parts p WHERE p.lot_id = {l} AND {w}",
+        "SELECT p.wafer_id, coalesce(starts_with(p.touch_key, 'w:'), false) AS die_key, p.file_id, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed \
+         FROM parts p WHERE p.lot_id = {l} AND {w}",
         l = lit(lot),
         w = wafer.map(|w| format!("p.wafer_id = {}", lit(w))).unwrap_or_else(|| "p.wafer_id IS NOT NULL".into())
     );
@@ -429,16 +430,18 @@ pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bi
              FROM results r WHERE r.lot_id = {l} AND {cond} AND r.part_seq IS NOT NULL",
             l = lit(lot)
         );
-        rows(ctx, &sql, &wafermap::values_schema()).await
+        ctx.sql(&sql).await?.collect().await
     };
-    let touches_schema = wafermap::touches_schema();
-    let unordered = Arc::new(arrow::datatypes::Schema::new(
-        touches_schema.fields().iter().filter(|f| f.name() != "file_ord").cloned().collect::<Vec<_>>(),
-    ));
     // Independent queries, run at once: most of a map's time is their fixed costs.
-    let (names, touches, values, mut geoms, order) =
-        futures::try_join!(bin_names(ctx, Some(lot)), rows(ctx, &touches_sql, &unordered), values, geometry(ctx, lot), file_order(ctx))?;
-    let touches = touches.iter().map(|b| with_file_order(b, &order, &touches_schema)).collect::<Result<Vec<_>>>()?;
+    let (names, touches, values, mut geoms, order) = futures::try_join!(
+        bin_names(ctx, Some(lot)),
+        async { ctx.sql(&touches_sql).await?.collect().await },
+        values,
+        geometry(ctx, lot),
+        file_order(ctx)
+    )?;
+    let touches = touches.iter().map(|b| with_file_order(b, 2, &order, &wafermap::touches_schema())).collect::<Result<Vec<_>>>()?;
+    let values = values.iter().map(|b| with_file_order(b, 0, &order, &wafermap::values_schema())).collect::<Result<Vec<_>>>()?;
     if touches.iter().all(|b| b.num_rows() == 0) {
         // Say why: no such lot, no such wafer, or a lot without wafers.
         check_lot(ctx, Some(lot)).await?;
@@ -477,10 +480,11 @@ async fn file_order(ctx: &SessionContext) -> Result<HashMap<String, u32>> {
     Ok(out)
 }
 
-/// Inserts `file_ord` (column 3 of `schema`) by each row's file id; a row whose file
-/// is not in `files` is dropped, as the inner join it replaces did.
-fn with_file_order(b: &RecordBatch, order: &HashMap<String, u32>, schema: &SchemaRef) -> Result<RecordBatch> {
-    let files = b.column(2).as_string::<i32>();
+/// Replaces the file id in column `col` by the file's rank, and conforms the batch to
+/// `schema`; a row whose file is not in `files` is dropped, as an inner join would.
+fn with_file_order(b: &RecordBatch, col: usize, order: &HashMap<String, u32>, schema: &SchemaRef) -> Result<RecordBatch> {
+    let files = cast(b.column(col), &DataType::Utf8View)?;
+    let files = files.as_string_view();
     let mut last: Option<(&str, Option<u32>)> = None;
     let ords: arrow::array::UInt32Array = (0..b.num_rows())
         .map(|i| {
@@ -495,15 +499,22 @@ fn with_file_order(b: &RecordBatch, order: &HashMap<String, u32>, schema: &Schem
             }
         })
         .collect();
-    let (b, ords) = if ords.null_count() == 0 {
-        (b.clone(), ords)
-    } else {
-        let known = arrow::compute::is_not_null(&ords)?;
-        (arrow::compute::filter_record_batch(b, &known)?, arrow::compute::filter(&ords, &known)?.as_primitive().clone())
-    };
     let mut cols = b.columns().to_vec();
-    cols.insert(3, Arc::new(ords));
-    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+    cols[col] = Arc::new(ords);
+    let fields: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i == col { Arc::new(arrow::datatypes::Field::new(f.name(), DataType::UInt32, true)) } else { f.clone() })
+        .collect();
+    let b = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?;
+    let b = if b.column(col).null_count() == 0 {
+        b
+    } else {
+        arrow::compute::filter_record_batch(&b, &arrow::compute::is_not_null(b.column(col))?)?
+    };
+    conform(&b, schema)
 }
 
 /// Each wafer's WCR fields (from the first file that tested it), in one query.

@@ -61,7 +61,9 @@ async fn register_lake(ctx: &SessionContext, root: &Path, manifest: &Manifest, e
         let urls = files.iter().map(|f| ListingTableUrl::parse(f.to_string_lossy())).collect::<Result<Vec<_>>>()?;
         let opts = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let cfg = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(opts).with_schema(schema);
-        Ok(Arc::new(ListingTable::try_new(cfg)?))
+        // The session's statistics cache: each file's footer statistics are read once per
+        // session, not once per statement (a small query's main cost was reading them).
+        Ok(Arc::new(ListingTable::try_new(cfg)?.with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache())))
     };
     for t in schema::TABLES {
         let files = manifest.table_files(t.name).iter().map(|f| root.join(f)).collect();

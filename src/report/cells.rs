@@ -101,8 +101,18 @@ impl MapImage {
 
     /// The same picture as [`MapImage::svg`], as PNG bytes.
     pub fn png(&self) -> Result<Vec<u8>, String> {
+        // Each thread keeps its pixel buffer: a fresh 3 MB buffer per map was mapped,
+        // faulted in page by page and unmapped again.
+        thread_local! {
+            static PIXELS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        PIXELS.with_borrow_mut(|px| self.png_into(px))
+    }
+
+    fn png_into(&self, px: &mut Vec<u8>) -> Result<Vec<u8>, String> {
         let (w, h) = (self.width as usize, self.height as usize);
-        let mut px = vec![255u8; w * h * 4];
+        px.clear();
+        px.resize(w * h * 4, 255);
         let colours: Vec<[u8; 3]> = self.colours.iter().map(|c| rgb(c)).collect();
         for c in &self.cells {
             let [r, g, b] = colours[c.colour as usize];
@@ -117,8 +127,8 @@ impl MapImage {
         root(&mut doc, self.width, self.height);
         doc.push_str(self.over.body());
         doc.push_str("</svg>\n");
-        render_over(&doc, self.width, self.height, &mut px)?;
-        encode_rgba(&px, self.width, self.height)
+        render_over(&doc, self.width, self.height, px)?;
+        encode_rgba(px, self.width, self.height)
     }
 }
 

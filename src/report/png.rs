@@ -47,6 +47,8 @@ pub fn render_over(svg: &str, width: u32, height: u32, rgba: &mut [u8]) -> Resul
 
 /// Encodes RGBA pixels as PNG with png's fastest deflate (fdeflate after the Up filter):
 /// flat-colour maps compress well with it, many times faster than the default level.
+/// (A palette would make the files a quarter of the size, but finding it cost more time
+/// than the smaller deflate saved: measured 0.7 ms against 0.4 ms a map.)
 pub fn encode_rgba(rgba: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(rgba.len() / 16);
     let mut enc = png::Encoder::new(&mut out, width, height);
