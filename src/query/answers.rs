@@ -81,7 +81,12 @@ pub(crate) async fn rows(ctx: &SessionContext, sql: &str, schema: &SchemaRef) ->
 }
 
 pub(crate) fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let cols = schema.fields().iter().zip(b.columns()).map(|(f, c)| cast(c, f.data_type())).collect::<std::result::Result<Vec<_>, _>>()?;
+    conform_columns(b.columns(), schema)
+}
+
+/// Columns cast to `schema`'s types, as a batch of that schema.
+fn conform_columns(cols: &[arrow::array::ArrayRef], schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = schema.fields().iter().zip(cols).map(|(f, c)| cast(c, f.data_type())).collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
@@ -500,21 +505,14 @@ fn with_file_order(b: &RecordBatch, col: usize, order: &HashMap<String, u32>, sc
         })
         .collect();
     let mut cols = b.columns().to_vec();
-    cols[col] = Arc::new(ords);
-    let fields: Vec<_> = b
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| if i == col { Arc::new(arrow::datatypes::Field::new(f.name(), DataType::UInt32, true)) } else { f.clone() })
-        .collect();
-    let b = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?;
-    let b = if b.column(col).null_count() == 0 {
-        b
+    if ords.null_count() > 0 {
+        let known = arrow::compute::is_not_null(&ords)?;
+        cols = cols.iter().map(|c| arrow::compute::filter(c, &known)).collect::<std::result::Result<_, _>>()?;
+        cols[col] = arrow::compute::filter(&ords, &known)?;
     } else {
-        arrow::compute::filter_record_batch(&b, &arrow::compute::is_not_null(b.column(col))?)?
-    };
-    conform(&b, schema)
+        cols[col] = Arc::new(ords);
+    }
+    conform_columns(&cols, schema)
 }
 
 /// Each wafer's WCR fields (from the first file that tested it), in one query.
