@@ -16,13 +16,21 @@ impl Drop for Proc {
 
 /// A loopback port free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports: every listener is held until all are chosen, since
+/// the kernel may hand a port that was just released out again.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// `yieldlake-executor` flags for an executor on free loopback ports, registering with the
 /// scheduler on `scheduler_port`.
 pub fn executor_args(scheduler_port: u16) -> Vec<String> {
-    let (flight, grpc, sched) = (free_port().to_string(), free_port().to_string(), scheduler_port.to_string());
+    let [flight, grpc] = free_ports::<2>().map(|p| p.to_string());
+    let sched = scheduler_port.to_string();
     [
         "--bind-host",
         "127.0.0.1",
