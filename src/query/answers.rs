@@ -414,16 +414,10 @@ pub enum BinKind {
 pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bin: BinKind, test: Option<&str>) -> Result<Vec<WaferMap>> {
     let col = if bin == BinKind::Hard { "hard_bin" } else { "soft_bin" };
     let kind = if bin == BinKind::Hard { 'H' } else { 'S' };
-    // Every touch of the chosen wafers; first and deciding touches are found in
-    // `analysis::wafermap`, by the same file order as `final_dies`. The file order is
-    // joined on here rather than in SQL: the lake's files are few, and the join was
-    // half the query's time.
-    let touches_sql = format!(
-        "SELECT p.wafer_id, coalesce(starts_with(p.touch_key, 'w:'), false) AS die_key, p.file_id, p.part_seq, p.x, p.y, p.{col} AS bin, p.passed \
-         FROM parts p WHERE p.lot_id = {l} AND {w}",
-        l = lit(lot),
-        w = wafer.map(|w| format!("p.wafer_id = {}", lit(w))).unwrap_or_else(|| "p.wafer_id IS NOT NULL".into())
-    );
+    // Every touch of the chosen wafers ([`lot_touches`]); first and deciding touches are
+    // found in `analysis::wafermap`, by the same file order as `final_dies`. Files are
+    // named by their rank, joined on here rather than in SQL: the lake's files are few,
+    // and the join was half the query's time.
     let values = async {
         let Some(t) = test else { return Ok(Vec::new()) };
         let cond = match t.parse::<u32>() {
@@ -437,14 +431,11 @@ pub async fn wafer_maps(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bi
         );
         ctx.sql(&sql).await?.collect().await
     };
-    // Independent queries, run at once: most of a map's time is their fixed costs.
-    let (names, touches, values, mut geoms, order) = futures::try_join!(
-        bin_names(ctx, Some(lot)),
-        async { ctx.sql(&touches_sql).await?.collect().await },
-        values,
-        geometry(ctx, lot),
-        file_order(ctx)
-    )?;
+    // Independent queries, run at once: most of a map's time is their fixed costs. The
+    // touches need the files' order first, to read the lot's files.
+    // Independent reads, run at once: most of a map's time is their fixed costs.
+    let (names, order, touches, values, mut geoms) =
+        futures::try_join!(bin_names(ctx, Some(lot)), file_order(ctx), lot_touches(ctx, lot, wafer, col), values, geometry(ctx, lot))?;
     let touches = touches.iter().map(|b| with_file_order(b, 2, &order, &wafermap::touches_schema())).collect::<Result<Vec<_>>>()?;
     let values = values.iter().map(|b| with_file_order(b, 0, &order, &wafermap::values_schema())).collect::<Result<Vec<_>>>()?;
     if touches.iter().all(|b| b.num_rows() == 0) {
@@ -481,6 +472,108 @@ async fn file_order(ctx: &SessionContext) -> Result<HashMap<String, u32>> {
         let ord = cast(b.column(1), &DataType::UInt32)?;
         let (id, ord) = (id.as_string::<i32>(), ord.as_primitive::<arrow::datatypes::UInt32Type>());
         out.extend((0..b.num_rows()).filter(|i| id.is_valid(*i) && ord.is_valid(*i)).map(|i| (id.value(i).to_string(), ord.value(i))));
+    }
+    Ok(out)
+}
+
+/// Every touch of the lot's wafers (or of one wafer): [`wafermap::touches_schema`], but
+/// with the file's id (a view string) where the rank goes, for [`with_file_order`].
+/// Each ingested file has its own `parts` file under the lot's directory, so when the
+/// table is files in the lake's layout, the lot's files are read straight, in parallel,
+/// with only the columns a map needs: no plan, and no query to wait for. Otherwise
+/// through SQL.
+async fn lot_touches(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bin_col: &str) -> Result<Vec<RecordBatch>> {
+    let dir = format!("lot={}", crate::lake::escape_lot(lot));
+    let paths: Vec<(String, std::path::PathBuf)> = table_files(ctx, "parts")
+        .await?
+        .into_iter()
+        .filter(|(_, p)| p.parent().and_then(|d| d.file_name()).is_some_and(|d| d.to_string_lossy() == dir))
+        .collect();
+    if paths.is_empty() {
+        let sql = format!(
+            "SELECT p.wafer_id, coalesce(starts_with(p.touch_key, 'w:'), false) AS die_key, p.file_id, p.part_seq, p.x, p.y, p.{bin_col} AS bin, p.passed \
+             FROM parts p WHERE p.lot_id = {l} AND {w}",
+            l = lit(lot),
+            w = wafer.map(|w| format!("p.wafer_id = {}", lit(w))).unwrap_or_else(|| "p.wafer_id IS NOT NULL".into())
+        );
+        return ctx.sql(&sql).await?.collect().await;
+    }
+    let (lot, wafer, bin_col) = (lot.to_string(), wafer.map(str::to_string), bin_col.to_string());
+    tokio::task::spawn_blocking(move || {
+        let per_file =
+            paths.par_iter().map(|(id, path)| file_touches(path, id, &lot, wafer.as_deref(), &bin_col)).collect::<Result<Vec<_>>>()?;
+        Ok(per_file.into_iter().flatten().collect())
+    })
+    .await
+    .map_err(|e| DataFusionError::External(Box::new(e)))?
+}
+
+/// One `parts` file's touches of the lot's wafers (see [`lot_touches`]).
+fn file_touches(path: &std::path::Path, file_id: &str, lot: &str, wafer: Option<&str>, bin_col: &str) -> Result<Vec<RecordBatch>> {
+    use arrow::array::{ArrayRef, BooleanArray, StringViewArray};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    let err = |e: &dyn std::fmt::Display| DataFusionError::Execution(format!("{}: {e}", path.display()));
+    let f = std::fs::File::open(path).map_err(|e| err(&e))?;
+    let meta = ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| err(&e))?;
+    // Strings as views, as the map's input wants them: no copy into one buffer.
+    let fields: Vec<arrow::datatypes::Field> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| if f.data_type() == &DataType::Utf8 { f.as_ref().clone().with_data_type(DataType::Utf8View) } else { f.as_ref().clone() })
+        .collect();
+    let opts = ArrowReaderOptions::new().with_schema(Arc::new(arrow::datatypes::Schema::new(fields)));
+    let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), opts).map_err(|e| err(&e))?;
+    let b = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta);
+    let names = ["lot_id", "wafer_id", "touch_key", "part_seq", "x", "y", bin_col, "passed"];
+    let mask = ProjectionMask::columns(b.parquet_schema(), names);
+    let mut out = Vec::new();
+    for batch in b.with_projection(mask).with_batch_size(1 << 16).build().map_err(|e| err(&e))? {
+        let batch = batch.map_err(|e| err(&e))?;
+        let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(|| err(&format!("no column {name}")));
+        let (lots, wafers, keys) = (col("lot_id")?, col("wafer_id")?, col("touch_key")?);
+        let (lots, wafers, keys) = (lots.as_string_view(), wafers.as_string_view(), keys.as_string_view());
+        let n = batch.num_rows();
+        let keep: BooleanArray = (0..n)
+            .map(|i| Some(lots.is_valid(i) && lots.value(i) == lot && wafers.is_valid(i) && wafer.is_none_or(|w| wafers.value(i) == w)))
+            .collect();
+        let die_key: BooleanArray = (0..n).map(|i| Some(keys.is_valid(i) && keys.value(i).starts_with("w:"))).collect();
+        let mut cols: Vec<ArrayRef> = vec![
+            col("wafer_id")?,
+            Arc::new(die_key),
+            Arc::new(StringViewArray::from_iter_values(std::iter::repeat_n(file_id, n))),
+            col("part_seq")?,
+            col("x")?,
+            col("y")?,
+            col(bin_col)?,
+            col("passed")?,
+        ];
+        match keep.true_count() {
+            0 => continue,
+            k if k < n => cols = cols.iter().map(|c| arrow::compute::filter(c, &keep)).collect::<std::result::Result<_, _>>()?,
+            _ => {}
+        }
+        out.push(RecordBatch::try_from_iter(
+            ["wafer_id", "die_key", "file_id", "part_seq", "x", "y", "bin", "passed"].into_iter().zip(cols),
+        )?);
+    }
+    Ok(out)
+}
+
+/// file_id -> Parquet file of the session's `table` (one file per ingested file, named
+/// by its id), when the table is a listing of files on disk; empty otherwise.
+pub(crate) async fn table_files(ctx: &SessionContext, table: &str) -> Result<HashMap<String, std::path::PathBuf>> {
+    let mut out = HashMap::new();
+    let t = ctx.table_provider(table).await?;
+    if let Some(l) = t.downcast_ref::<datafusion::datasource::listing::ListingTable>() {
+        for u in l.table_paths() {
+            if let Ok(p) = u.get_url().to_file_path()
+                && let Some(stem) = p.file_stem()
+            {
+                out.insert(stem.to_string_lossy().to_string(), p);
+            }
+        }
     }
     Ok(out)
 }

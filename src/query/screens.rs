@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::answers::{BinKind, FILE_ORDER, bin_names, check_lot, conform, lit, not_found, one_column, rows, wafer_maps};
+use super::answers::{BinKind, FILE_ORDER, bin_names, check_lot, conform, lit, not_found, one_column, rows, table_files, wafer_maps};
 use crate::analysis::pat::{self, Flag, GdbnConfig, LimitsFile, NnrConfig, PatConfig, PatInput, PatValues, PopLimits, YieldLoss};
 use crate::analysis::syl::{self, SylConfig, Verdict};
 use crate::analysis::wafermap::WaferMap;
@@ -78,7 +78,7 @@ pub async fn load(ctx: &SessionContext, lots: &[String]) -> Result<(PatInput, Pa
     // Each results file holds one ingested file's rows: read the lot's files directly,
     // in parallel, without materialising a file id per row. A session whose results are
     // not files on disk goes through SQL.
-    let paths = results_paths(ctx).await?;
+    let paths = table_files(ctx, "results").await?;
     let ids = input.file_ids();
     if !paths.is_empty() && ids.iter().all(|id| paths.contains_key(id)) {
         let input = Arc::new(input);
@@ -150,23 +150,6 @@ fn all_valid(meta: &parquet::file::metadata::ParquetMetaData) -> bool {
         Some(parquet::file::statistics::Statistics::Boolean(s)) => s.min_opt() == Some(&true) && s.null_count_opt() == Some(0),
         _ => false,
     })
-}
-
-/// file_id -> Parquet file of the session's `results` table (one file per ingested file,
-/// named by its id), when the table is a listing of files on disk.
-async fn results_paths(ctx: &SessionContext) -> Result<std::collections::HashMap<String, std::path::PathBuf>> {
-    let mut out = std::collections::HashMap::new();
-    let t = ctx.table_provider("results").await?;
-    if let Some(l) = t.downcast_ref::<datafusion::datasource::listing::ListingTable>() {
-        for u in l.table_paths() {
-            if let Ok(p) = u.get_url().to_file_path()
-                && let Some(stem) = p.file_stem()
-            {
-                out.insert(stem.to_string_lossy().to_string(), p);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Screens one lot.

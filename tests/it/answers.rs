@@ -188,6 +188,16 @@ fn generator_truth_yields_sites_and_maps() {
 
         let maps = answers::wafer_maps(&ctx, &lot, None, BinKind::Hard, None).await.unwrap();
         assert_eq!(maps.len(), files.len());
+        // The lot's `parts` files are read straight; a `parts` table that is not files
+        // goes through SQL. Both give the same maps, retests included.
+        let mem = session(&lake, &QueryConfig::default()).await.unwrap();
+        let rows = mem.sql("SELECT * FROM parts").await.unwrap().collect().await.unwrap();
+        let table = datafusion::datasource::MemTable::try_new(rows[0].schema(), vec![rows]).unwrap();
+        mem.deregister_table("parts").unwrap();
+        mem.register_table("parts", std::sync::Arc::new(table)).unwrap();
+        let via_sql = answers::wafer_maps(&mem, &lot, None, BinKind::Hard, None).await.unwrap();
+        assert_eq!(serde_json::to_value(&via_sql).unwrap(), serde_json::to_value(&maps).unwrap());
+        assert!(maps.iter().any(|m| m.dies.iter().any(|d| d.first_bin != d.bin)), "the lot has retested dies");
         for m in &maps {
             let truth = &files.iter().find(|f| f.1["truth"]["wafer_id"] == m.wafer_id.as_str()).unwrap().1["truth"];
             let reprobed_pass: Vec<(i64, i64)> = truth["reprobed"]
