@@ -500,9 +500,36 @@ async fn lot_touches(ctx: &SessionContext, lot: &str, wafer: Option<&str>, bin_c
     }
     let (lot, wafer, bin_col) = (lot.to_string(), wafer.map(str::to_string), bin_col.to_string());
     tokio::task::spawn_blocking(move || {
-        let per_file =
-            paths.par_iter().map(|(id, path)| file_touches(path, id, &lot, wafer.as_deref(), &bin_col)).collect::<Result<Vec<_>>>()?;
-        Ok(per_file.into_iter().flatten().collect())
+        // Threads of its own rather than rayon's pool: in `report lot` the pool is busy
+        // with PAT's reads of `results`, and work handed to the pool from outside waits
+        // until its workers run out of their own (measured there: 2.37-2.74x its peer
+        // this way, 2.77-3.31x through the pool).
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, paths.len().max(1));
+        let mut done: Vec<(usize, Result<Vec<RecordBatch>>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut got = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((id, path)) = paths.get(i) else { return got };
+                            got.push((i, file_touches(path, id, &lot, wafer.as_deref(), &bin_col)));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|_| vec![(0, Err(DataFusionError::Internal("a parts reader panicked".into())))]))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        let mut out = Vec::new();
+        for (_, r) in done {
+            out.extend(r?);
+        }
+        Ok(out)
     })
     .await
     .map_err(|e| DataFusionError::External(Box::new(e)))?
